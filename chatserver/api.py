@@ -1,0 +1,176 @@
+"""The HTTP API under /api, plus /healthz, /readyz and /metrics."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ChatError, InvalidName, InvalidPayload, NotFound, Unauthorized
+from .keys import metrics_key, service_key, settings_key, store_key, tokens_key
+from .models import (
+    HISTORY_LIMIT_DEFAULT,
+    HISTORY_LIMIT_MAX,
+    CreateRoomRequest,
+    PublishRequest,
+    User,
+    clean_name,
+    describe_errors,
+)
+
+log = logging.getLogger(__name__)
+Model = TypeVar("Model", bound=BaseModel)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SYSTEM_USER = User(id="system", name="System")
+STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
+class HistoryQuery(BaseModel):
+    """Query string of the history route; numbers arrive as text, so parsing is lax."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    before_seq: Annotated[int, Field(ge=1, le=2**53)] | None = None
+    limit: Annotated[int, Field(ge=1, le=HISTORY_LIMIT_MAX)] = HISTORY_LIMIT_DEFAULT
+
+
+def error_response(error: ChatError) -> web.Response:
+    """The contract's HTTP error: `{"error": {"code", "message"}}` with its status."""
+    return web.json_response({"error": error.as_dict()}, status=error.http_status)
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn refusals under /api into JSON errors; time each API route."""
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    started = time.perf_counter()
+    metrics = request.app[metrics_key]
+    try:
+        return await handler(request)
+    except ChatError as error:
+        metrics.errors.labels(error.code).inc()
+        return error_response(error)
+    except web.HTTPException as error:
+        code = STATUS_CODES.get(error.status)
+        if code is None or error.status < 400:
+            raise
+        metrics.errors.labels(code).inc()
+        return web.json_response({"error": {"code": code, "message": error.reason}}, status=error.status)
+    finally:
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        metrics.http_seconds.labels(name).observe(time.perf_counter() - started)
+
+
+async def _json_object(request: web.Request) -> dict[str, object]:
+    try:
+        raw = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidPayload("the body must be a JSON object") from None
+    if not isinstance(raw, dict):
+        raise InvalidPayload("the body must be a JSON object")
+    return raw
+
+
+def _validate(model: type[Model], raw: dict[str, object]) -> Model:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        raise InvalidPayload(describe_errors(error.errors(include_input=False))) from None
+
+
+async def _body(request: web.Request, model: type[Model]) -> Model:
+    return _validate(model, await _json_object(request))
+
+
+def _bearer(request: web.Request) -> str | None:
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None
+
+
+def _user(request: web.Request) -> User:
+    return request.app[tokens_key].verify(_bearer(request))
+
+
+async def create_session(request: web.Request) -> web.Response:
+    raw = await _json_object(request)
+    given = raw.get("name")
+    name = clean_name(given) if isinstance(given, str) else None
+    if name is None:
+        raise InvalidName("a name is 1 to 32 characters, without control characters")
+    token, user = request.app[tokens_key].issue(name)
+    log.info("session issued user=%s", user.id)
+    return web.json_response({"token": token, "user": user.as_dict()})
+
+
+async def list_rooms(request: web.Request) -> web.Response:
+    rooms = await request.app[service_key].online_rooms()
+    return web.json_response({"rooms": [{"room": room, "online": online} for room, online in rooms]})
+
+
+async def create_room(request: web.Request) -> web.Response:
+    user = _user(request)
+    body = await _body(request, CreateRoomRequest)
+    if not body.private:
+        raise InvalidPayload("only private rooms are created here; a public room exists once joined")
+    room = await request.app[service_key].create_private_room(user, body.capacity)
+    return web.json_response({"room": room.room, "invite": f"/invite/{room.invite}", "capacity": room.capacity},
+                             status=201)
+
+
+async def room_history(request: web.Request) -> web.Response:
+    user = _user(request)
+    query = _validate(HistoryQuery, dict(request.query))
+    page = await request.app[service_key].history(user, request.match_info["room"], query.before_seq, query.limit)
+    return web.json_response({"messages": page.messages, "has_more": page.has_more})
+
+
+async def publish_message(request: web.Request) -> web.Response:
+    api_key = request.app[settings_key].api_key
+    if api_key is None:
+        raise NotFound("publishing is disabled: API_KEY is not set")
+    given = _bearer(request) or ""
+    if not hmac.compare_digest(given.encode(), api_key.encode()):
+        raise Unauthorized("a valid API key is required")
+    body = await _body(request, PublishRequest)
+    user = SYSTEM_USER
+    if body.user is not None:
+        name = clean_name(body.user.name)
+        if name is None:
+            raise InvalidPayload("user.name is 1 to 32 characters, without control characters")
+        user = User(id=body.user.id, name=name)
+    message = await request.app[service_key].publish(request.match_info["room"], body.text, user)
+    return web.json_response(message, status=201)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ready = await request.app[store_key].ping()
+    return web.json_response({"status": "ready" if ready else "unavailable"}, status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[metrics_key].render(), content_type="text/plain", charset="utf-8")
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the API, health and metrics routes."""
+    app.router.add_post("/api/session", create_session)
+    app.router.add_get("/api/rooms", list_rooms)
+    app.router.add_post("/api/rooms", create_room)
+    app.router.add_get("/api/rooms/{room}/messages", room_history)
+    app.router.add_post("/api/rooms/{room}/messages", publish_message)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+
+

@@ -1,0 +1,131 @@
+"""The one immutable settings object, built from environment variables and flags."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+Transport = Literal["polling", "websocket"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+SECRET_MIN_LENGTH = 32
+API_KEY_MIN_LENGTH = 16
+ALL_TRANSPORTS: tuple[Transport, ...] = ("polling", "websocket")
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message is one line naming the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything an instance is configured with; validated once at construction."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    redis_url: str | None = None
+    secret_key: str | None = None
+    api_key: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    transports: tuple[Transport, ...] = ALL_TRANSPORTS
+    history_size: int = 1000
+    max_message_length: int = 4000
+    rate_limit: int = 30
+    rate_window: float = 10.0
+    log_level: LogLevel = "INFO"
+    dedupe_ttl: float = 600.0
+    token_lifetime: float = 7 * 24 * 3600.0
+    join_history: int = 50
+    shutdown_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        _check(bool(self.host), "HOST", "must not be empty")
+        _check(1 <= self.port <= 65535, "PORT", "must be 1..65535")
+        _check(1 <= self.history_size <= 1_000_000, "HISTORY_SIZE", "must be 1..1000000")
+        _check(1 <= self.max_message_length <= 100_000, "MAX_MESSAGE_LENGTH", "must be 1..100000")
+        _check(1 <= self.rate_limit <= 100_000, "RATE_LIMIT", "must be 1..100000")
+        _check(self.log_level in get_args(LogLevel), "LOG_LEVEL", f"must be one of {', '.join(get_args(LogLevel))}")
+        _check(bool(self.transports) and set(self.transports) <= set(ALL_TRANSPORTS),
+               "TRANSPORTS", "must be a comma-separated list of polling, websocket")
+        if self.secret_key is not None:
+            _check(len(self.secret_key) >= SECRET_MIN_LENGTH, "SECRET_KEY",
+                   f"must be at least {SECRET_MIN_LENGTH} characters")
+        if self.api_key is not None:
+            _check(len(self.api_key) >= API_KEY_MIN_LENGTH, "API_KEY",
+                   f"must be at least {API_KEY_MIN_LENGTH} characters")
+        if self.redis_url is not None:
+            _check(self.redis_url.startswith(("redis://", "rediss://", "unix://")), "REDIS_URL",
+                   "must start with redis://, rediss:// or unix://")
+            _check(self.secret_key is not None, "SECRET_KEY",
+                   "is required when REDIS_URL is set, so that all instances accept the same tokens")
+        for origin in self.cors_origins:
+            _check(origin == "*" or origin.startswith(("http://", "https://")), "CORS_ORIGINS",
+                   f"{origin!r} is not an origin such as https://chat.example.com")
+
+    @property
+    def max_frame_bytes(self) -> int:
+        """Largest HTTP body or Socket.IO frame accepted: a maximal message, JSON-escaped."""
+        return max(64 * 1024, self.max_message_length * 12 + 4096)
+
+
+def _check(ok: bool, name: str, problem: str) -> None:
+    if not ok:
+        raise SettingsError(f"{name} {problem}")
+
+
+# name, type, help; the flag is --name-in-kebab-case
+_OPTIONS: tuple[tuple[str, type, str], ...] = (
+    ("HOST", str, "address to listen on"),
+    ("PORT", int, "port to listen on"),
+    ("REDIS_URL", str, "Redis for shared state and fan-out; unset: embedded single instance"),
+    ("SECRET_KEY", str, "HS256 key that signs user tokens"),
+    ("API_KEY", str, "bearer key for POST /api/rooms/{room}/messages"),
+    ("CORS_ORIGINS", str, "comma-separated origins allowed besides the same origin"),
+    ("TRANSPORTS", str, "polling,websocket (default) or websocket"),
+    ("HISTORY_SIZE", int, "messages kept per room"),
+    ("MAX_MESSAGE_LENGTH", int, "characters per message"),
+    ("RATE_LIMIT", int, "messages per user per 10 seconds"),
+    ("LOG_LEVEL", str, "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+)
+
+
+def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
+    """Settings from flags (which win) and environment variables.
+
+    Raises `SettingsError` with a one-line message naming the first bad setting.
+    """
+    parser = argparse.ArgumentParser(prog="python -m chatserver", description="Socket.IO chat server")
+    for name, _, help_text in _OPTIONS:
+        parser.add_argument("--" + name.lower().replace("_", "-"), dest=name, help=f"{help_text} (env {name})")
+    flags = vars(parser.parse_args(list(argv)))
+    raw = {name: flags[name] if flags[name] is not None else environ.get(name) for name, _, _ in _OPTIONS}
+    values: dict[str, object] = {}
+    for name, kind, _ in _OPTIONS:
+        text = raw[name]
+        if text is None or text == "":
+            continue
+        if kind is int:
+            try:
+                values[name.lower()] = int(text)
+            except ValueError:
+                raise SettingsError(f"{name} must be an integer, got {text!r}") from None
+        else:
+            values[name.lower()] = text
+    if "cors_origins" in values:
+        values["cors_origins"] = _split(str(values["cors_origins"]))
+    if "transports" in values:
+        values["transports"] = _split(str(values["transports"]).lower())
+    if "log_level" in values:
+        values["log_level"] = str(values["log_level"]).upper()
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def log_level_number(settings: Settings) -> int:
+    """The `logging` level for `settings.log_level`."""
+    return logging.getLevelName(settings.log_level)  # type: ignore[no-any-return]

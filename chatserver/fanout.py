@@ -1,0 +1,33 @@
+"""Delivery through python-socketio's client manager (in-process, or Redis pub/sub)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import socketio
+
+from .metrics import Metrics
+from .namespace import NAMESPACE
+
+# Socket.IO also puts every connection in a room named by its sid; prefixing chat
+# rooms keeps a room id from ever addressing someone's private connection room.
+ROOM_PREFIX = "room:"
+
+
+class SocketIOFanout:
+    """The service's `Fanout`, backed by an `AsyncServer`."""
+
+    def __init__(self, sio: socketio.AsyncServer, metrics: Metrics) -> None:
+        self._sio = sio
+        self._metrics = metrics
+
+    async def enter(self, conn: str, room: str) -> None:
+        await self._sio.enter_room(conn, ROOM_PREFIX + room, namespace=NAMESPACE)
+
+    async def exit(self, conn: str, room: str) -> None:
+        await self._sio.leave_room(conn, ROOM_PREFIX + room, namespace=NAMESPACE)
+
+    async def emit(self, event: str, payload: Mapping[str, object], room: str, skip: str | None = None) -> None:
+        await self._sio.emit(event, payload, to=ROOM_PREFIX + room, skip_sid=skip, namespace=NAMESPACE)
+        if event == "message":
+            self._metrics.messages_out.inc()

@@ -1,0 +1,39 @@
+"""Prometheus metrics of one app, in a registry of its own (tests run many apps)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    """The server's counters, gauges and histograms."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.connections = Gauge("chat_connections", "Socket.IO connections open on this instance",
+                                 registry=self.registry)
+        self.rooms = Gauge("chat_rooms", "Rooms with at least one connection on this instance",
+                           registry=self.registry)
+        self.messages_in = Counter("chat_messages_in_total", "Messages accepted and stored by this instance",
+                                   registry=self.registry)
+        self.messages_out = Counter("chat_messages_out_total",
+                                    "Message events this instance broadcast to rooms", registry=self.registry)
+        self.errors = Counter("chat_errors_total", "Failure answers by error code", ["code"],
+                              registry=self.registry)
+        self.event_seconds = Histogram("chat_event_seconds", "Time to handle a client event, by event",
+                                       ["event"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.http_seconds = Histogram("chat_http_seconds", "Time to answer an API request, by route",
+                                      ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)
+
+    def track(self, connections: Callable[[], int], rooms: Callable[[], int]) -> None:
+        """Read the connection and room gauges from live state at scrape time."""
+        self.connections.set_function(connections)
+        self.rooms.set_function(rooms)
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)

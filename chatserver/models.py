@@ -1,0 +1,141 @@
+"""Domain values and the payload models that validate client input at the edge."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Annotated, Any, TypedDict
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+ROOM_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+ROOM_RE = re.compile(ROOM_PATTERN)
+NAME_MAX = 32
+CLIENT_ID_MAX = 64
+HISTORY_LIMIT_MAX = 100
+HISTORY_LIMIT_DEFAULT = 50
+
+
+class UserDict(TypedDict):
+    id: str
+    name: str
+
+
+class MessageDict(TypedDict):
+    id: str
+    room: str
+    seq: int
+    user: UserDict
+    text: str
+    ts: int
+    client_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """Who is speaking: `id` from the token's `sub`, `name` as shown."""
+
+    id: str
+    name: str
+
+    def as_dict(self) -> UserDict:
+        return {"id": self.id, "name": self.name}
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A place in a room's stream: the `seq` of a message within an `epoch`."""
+
+    seq: int
+    epoch: str
+
+
+def clean_name(raw: str) -> str | None:
+    """The display name as trimmed, or None when the contract refuses it."""
+    name = raw.strip()
+    if not 1 <= len(name) <= NAME_MAX:
+        return None
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+        return None
+    return name
+
+
+def is_room_id(value: object) -> bool:
+    """True when `value` is a room id of the contract's form."""
+    return isinstance(value, str) and ROOM_RE.fullmatch(value) is not None
+
+
+# --- payloads of client events ------------------------------------------------
+# Strict: "5" is not a number and true is not 1. Unknown fields are ignored so that
+# newer clients keep working against this server.
+
+RoomId = str  # validated separately so a bad room gets `invalid_room`, not `invalid_payload`
+ClientId = Annotated[str, StringConstraints(min_length=1, max_length=CLIENT_ID_MAX)]
+SeqNumber = Annotated[int, Field(ge=0, le=2**53)]
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    room: RoomId
+
+
+class SincePayload(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    seq: SeqNumber
+    epoch: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class JoinPayload(Payload):
+    since: SincePayload | None = None
+    invite: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+
+
+class LeavePayload(Payload):
+    pass
+
+
+class MessagePayload(Payload):
+    text: str
+    client_id: ClientId | None = None
+
+
+class TypingPayload(Payload):
+    typing: bool
+
+
+class HistoryPayload(Payload):
+    before_seq: Annotated[int, Field(ge=1, le=2**53)] | None = None
+    limit: Annotated[int, Field(ge=1, le=HISTORY_LIMIT_MAX)] = HISTORY_LIMIT_DEFAULT
+
+
+class MembersPayload(Payload):
+    pass
+
+
+# --- payloads of HTTP requests ------------------------------------------------
+
+
+class CreateRoomRequest(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    private: bool
+    capacity: Annotated[int, Field(ge=2, le=50)] = 2
+
+
+class PublishUser(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    name: str
+
+
+class PublishRequest(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    text: str
+    user: PublishUser | None = None
+
+
+def describe_errors(errors: list[Any]) -> str:
+    """One readable line out of pydantic's error list, naming the first bad field."""
+    first = errors[0]
+    where = ".".join(str(part) for part in first.get("loc", ())) or "payload"
+    return f"{where}: {first.get('msg', 'invalid')}"

@@ -1,0 +1,136 @@
+"""The `/chat` Socket.IO namespace: validate the payload, call the service, shape the ack."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+from pydantic import BaseModel, ValidationError
+
+from .auth import TokenIssuer
+from .errors import ChatError, Internal, InvalidPayload, Unauthorized
+from .metrics import Metrics
+from .models import (
+    HistoryPayload,
+    JoinPayload,
+    LeavePayload,
+    MembersPayload,
+    MessagePayload,
+    Position,
+    TypingPayload,
+    describe_errors,
+)
+from .service import ChatService
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "/chat"
+Ack = dict[str, Any]
+
+
+class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    """Client events of the wire contract. Every event answers one ack object;
+    nothing a client sends can raise out of here or reach other users unvalidated."""
+
+    def __init__(self, service: ChatService, tokens: TokenIssuer, metrics: Metrics) -> None:
+        super().__init__(NAMESPACE)
+        self._service = service
+        self._tokens = tokens
+        self._metrics = metrics
+        self._events: dict[str, tuple[type[BaseModel], Callable[[str, Any], Awaitable[Ack]]]] = {
+            "join": (JoinPayload, self._join),
+            "leave": (LeavePayload, self._leave),
+            "message": (MessagePayload, self._message),
+            "typing": (TypingPayload, self._typing),
+            "history": (HistoryPayload, self._history),
+            "members": (MembersPayload, self._members),
+        }
+
+    async def trigger_event(self, event: Any, *args: Any) -> Any:
+        """Dispatch one event; connect and disconnect come here too."""
+        if event == "connect":
+            return self._connect(args[0], args[2] if len(args) > 2 else None)
+        if event == "disconnect":
+            return await self._disconnect(args[0])
+        if not args:
+            return None
+        sid, payload = args[0], args[1:]
+        return await self._handle(sid, event, payload)
+
+    def _connect(self, sid: str, auth: Any) -> bool:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        try:
+            user = self._tokens.verify(token)
+        except Unauthorized as error:
+            self._metrics.errors.labels(error.code).inc()
+            log.info("connect refused sid=%s reason=%s", sid, error.message)
+            raise socketio.exceptions.ConnectionRefusedError(error.message, error.as_dict()) from None
+        self._service.connect(sid, user)
+        log.info("connect sid=%s user=%s", sid, user.id)
+        return True
+
+    async def _disconnect(self, sid: str) -> None:
+        try:
+            await self._service.disconnect(sid)
+        except Exception:
+            log.exception("disconnect cleanup failed sid=%s", sid)
+        log.info("disconnect sid=%s", sid)
+
+    async def _handle(self, sid: str, event: Any, args: tuple[Any, ...]) -> Ack:
+        started = time.perf_counter()
+        name = event if isinstance(event, str) and event in self._events else "unknown"
+        try:
+            if name == "unknown":
+                raise InvalidPayload("unknown event")
+            if len(args) != 1 or not isinstance(args[0], dict):
+                raise InvalidPayload("the payload must be one JSON object")
+            model, handler = self._events[name]
+            try:
+                payload = model.model_validate(args[0])
+            except ValidationError as error:
+                raise InvalidPayload(describe_errors(error.errors(include_input=False))) from None
+            return await handler(sid, payload)
+        except ChatError as error:
+            return self._failure(error)
+        except Exception:
+            log.exception("event failed event=%s sid=%s", name, sid)
+            return self._failure(Internal("internal error, please retry"))
+        finally:
+            self._metrics.event_seconds.labels(name).observe(time.perf_counter() - started)
+
+    def _failure(self, error: ChatError) -> Ack:
+        self._metrics.errors.labels(error.code).inc()
+        return {"ok": False, "error": error.as_dict()}
+
+    async def _join(self, sid: str, payload: JoinPayload) -> Ack:
+        since = Position(payload.since.seq, payload.since.epoch) if payload.since else None
+        joined = await self._service.join(sid, payload.room, since, payload.invite)
+        recovery = joined.recovery
+        return {"ok": True, "room": joined.room, "epoch": recovery.epoch, "seq": recovery.seq,
+                "messages": recovery.messages, "recovered": recovery.recovered,
+                "members": [user.as_dict() for user in joined.members]}
+
+    async def _leave(self, sid: str, payload: LeavePayload) -> Ack:
+        await self._service.leave(sid, payload.room)
+        return {"ok": True}
+
+    async def _message(self, sid: str, payload: MessagePayload) -> Ack:
+        message = await self._service.send(sid, payload.room, payload.text, payload.client_id)
+        self._metrics.messages_in.inc()
+        return {"ok": True, "message": message}
+
+    async def _typing(self, sid: str, payload: TypingPayload) -> Ack:
+        await self._service.typing(sid, payload.room, payload.typing)
+        return {"ok": True}
+
+    async def _history(self, sid: str, payload: HistoryPayload) -> Ack:
+        page = await self._service.history(self._service.user_of(sid), payload.room,
+                                           payload.before_seq, payload.limit)
+        return {"ok": True, "messages": page.messages, "has_more": page.has_more}
+
+    async def _members(self, sid: str, payload: MembersPayload) -> Ack:
+        members = await self._service.members(self._service.user_of(sid), payload.room)
+        return {"ok": True, "members": [user.as_dict() for user in members]}

@@ -1,0 +1,216 @@
+"""ChatService: the rules of chat. Knows nothing of Socket.IO or HTTP."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .config import Settings
+from .errors import Forbidden, InvalidPayload, InvalidRoom, NotJoined, TooLarge, Unauthorized
+from .models import MessageDict, Position, User, is_room_id
+from .stores.base import Draft, Page, PrivateRoom, RateLimit, Recovery, Store
+
+log = logging.getLogger(__name__)
+
+PRIVATE_ROOM_ID_BYTES = 16  # 22 characters of the room-id alphabet
+INVITE_BYTES = 24
+ONLINE_ROOMS_LIMIT = 100
+
+
+class Fanout(Protocol):
+    """Delivery to the connections in a room, on every instance."""
+
+    async def enter(self, conn: str, room: str) -> None: ...
+
+    async def exit(self, conn: str, room: str) -> None: ...
+
+    async def emit(self, event: str, payload: Mapping[str, object], room: str, skip: str | None = None) -> None: ...
+
+
+@dataclass
+class Connection:
+    """One client connection on this instance and the rooms it joined."""
+
+    id: str
+    user: User
+    rooms: set[str] = field(default_factory=set)
+    closed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    room: str
+    recovery: Recovery
+    members: list[User]
+
+
+class ChatService:
+    """Join, leave, send, recover, history and presence, as the contract states them."""
+
+    def __init__(self, store: Store, fanout: Fanout, settings: Settings,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._fanout = fanout
+        self._settings = settings
+        self._clock = clock
+        self._connections: dict[str, Connection] = {}
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    @property
+    def room_count(self) -> int:
+        """Rooms joined by at least one connection of this instance."""
+        return len(set().union(*(conn.rooms for conn in self._connections.values())))
+
+    def user_of(self, conn_id: str) -> User:
+        """The user behind a live connection; `Unauthorized` for an unknown one."""
+        return self._connection(conn_id).user
+
+    def connect(self, conn_id: str, user: User) -> None:
+        """Register a new connection of `user`."""
+        self._connections[conn_id] = Connection(id=conn_id, user=user)
+
+    async def disconnect(self, conn_id: str) -> None:
+        """Forget a connection; announce `left` in each room where it was the user's last."""
+        conn = self._connections.pop(conn_id, None)
+        if conn is None:
+            return
+        conn.closed = True
+        for room in list(conn.rooms):
+            await self._drop_presence(conn, room)
+
+    async def join(self, conn_id: str, room: str, since: Position | None, invite: str | None) -> Joined:
+        """Admit the connection to `room` and hand it what it missed.
+
+        The connection enters the room before history is read, so a message sent
+        meanwhile reaches it live or in `recovery` (clients drop repeats by `seq`).
+        """
+        conn = self._connection(conn_id)
+        _check_room(room)
+        await self._check_access(conn.user, room, invite)
+        await self._fanout.enter(conn.id, room)
+        recovery = await self._store.recover(room, since, latest=self._settings.join_history)
+        if room not in conn.rooms:
+            conn.rooms.add(room)
+            if await self._store.add_presence(room, conn.user, conn.id):
+                await self._announce(room, conn, "joined")
+            if conn.closed:  # disconnected while we were awaiting: leave no ghost
+                await self._drop_presence(conn, room)
+        members = await self._store.members(room)
+        log.info("join room=%s user=%s conn=%s recovered=%s", room, conn.user.id, conn.id, recovery.recovered)
+        return Joined(room=room, recovery=recovery, members=members)
+
+    async def leave(self, conn_id: str, room: str) -> None:
+        """Take the connection out of `room`; leaving a room not joined is a no-op."""
+        conn = self._connection(conn_id)
+        _check_room(room)
+        if room in conn.rooms:
+            await self._drop_presence(conn, room)
+            log.info("leave room=%s user=%s conn=%s", room, conn.user.id, conn.id)
+
+    async def send(self, conn_id: str, room: str, text: str, client_id: str | None) -> MessageDict:
+        """Store a message from a joined connection, then deliver it to the room."""
+        conn = self._connection(conn_id)
+        _check_room(room)
+        if room not in conn.rooms:
+            raise NotJoined(f"join room {room} before sending to it")
+        rate = RateLimit(key=conn.user.id, limit=self._settings.rate_limit, window=self._settings.rate_window)
+        return await self._append(room, conn.user, text, client_id, rate)
+
+    async def publish(self, room: str, text: str, user: User) -> MessageDict:
+        """Store and deliver a message from a trusted backend (no membership, no rate limit)."""
+        _check_room(room)
+        return await self._append(room, user, text, None, None)
+
+    async def typing(self, conn_id: str, room: str, typing: bool) -> None:
+        """Tell the room's other connections that the user is (not) typing."""
+        conn = self._connection(conn_id)
+        _check_room(room)
+        if room not in conn.rooms:
+            raise NotJoined(f"join room {room} before typing in it")
+        payload = {"room": room, "user": conn.user.as_dict(), "typing": typing}
+        await self._fanout.emit("typing", payload, room, skip=conn.id)
+
+    async def history(self, user: User, room: str, before_seq: int | None, limit: int) -> Page:
+        """A page of history, for anyone in a public room and members of a private one."""
+        _check_room(room)
+        await self._check_access(user, room, invite=None)
+        return await self._store.history(room, before_seq, limit)
+
+    async def members(self, user: User, room: str) -> list[User]:
+        """Users online in `room`, with the same access rule as history."""
+        _check_room(room)
+        await self._check_access(user, room, invite=None)
+        return await self._store.members(room)
+
+    async def create_private_room(self, user: User, capacity: int) -> PrivateRoom:
+        """A new private room with `user` as its first member, and its invite token."""
+        room = PrivateRoom(room=secrets.token_urlsafe(PRIVATE_ROOM_ID_BYTES),
+                           invite=secrets.token_urlsafe(INVITE_BYTES),
+                           capacity=capacity, members=frozenset({user.id}))
+        await self._store.create_private_room(room)
+        log.info("private room created room=%s user=%s capacity=%d", room.room, user.id, capacity)
+        return room
+
+    async def room_for_invite(self, invite: str) -> str | None:
+        """The private room an invite token opens, if any."""
+        return await self._store.room_for_invite(invite)
+
+    async def online_rooms(self) -> list[tuple[str, int]]:
+        """Public rooms with users online, most online first."""
+        return await self._store.online_rooms(ONLINE_ROOMS_LIMIT)
+
+    # --- rules shared by the operations above -------------------------------
+
+    def _connection(self, conn_id: str) -> Connection:
+        conn = self._connections.get(conn_id)
+        if conn is None:
+            raise Unauthorized("connection is not authenticated")
+        return conn
+
+    async def _check_access(self, user: User, room: str, invite: str | None) -> None:
+        private = await self._store.private_room(room)
+        if private is None or user.id in private.members:
+            return
+        if invite is not None and await self._store.admit(room, user.id, invite):
+            log.info("invite accepted room=%s user=%s", room, user.id)
+            return
+        raise Forbidden("this room is private and you are not a member")
+
+    async def _append(self, room: str, user: User, text: str, client_id: str | None,
+                      rate: RateLimit | None) -> MessageDict:
+        text = text.strip()
+        if not text:
+            raise InvalidPayload("text must not be empty")
+        if len(text) > self._settings.max_message_length:
+            raise TooLarge(f"text is longer than {self._settings.max_message_length} characters")
+        draft = Draft(id=secrets.token_hex(12), room=room, user=user.as_dict(), text=text,
+                      ts=int(self._clock() * 1000), client_id=client_id)
+        appended = await self._store.append(draft, history_size=self._settings.history_size,
+                                            dedupe_ttl=self._settings.dedupe_ttl, rate=rate)
+        if not appended.duplicate:
+            await self._fanout.emit("message", appended.message, room)
+        log.debug("message room=%s user=%s seq=%d duplicate=%s", room, user.id,
+                  appended.message["seq"], appended.duplicate)
+        return appended.message
+
+    async def _drop_presence(self, conn: Connection, room: str) -> None:
+        conn.rooms.discard(room)
+        await self._fanout.exit(conn.id, room)
+        if await self._store.remove_presence(room, conn.user, conn.id):
+            await self._announce(room, conn, "left")
+
+    async def _announce(self, room: str, conn: Connection, status: str) -> None:
+        payload = {"room": room, "user": conn.user.as_dict(), "status": status}
+        await self._fanout.emit("presence", payload, room, skip=conn.id)
+
+
+def _check_room(room: str) -> None:
+    if not is_room_id(room):
+        raise InvalidRoom("a room id is 1 to 64 of A-Z a-z 0-9 _ -")

@@ -1,0 +1,1 @@
+"""State shared between instances: one `Store` protocol, a memory and a Redis twin."""

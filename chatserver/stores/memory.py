@@ -1,0 +1,185 @@
+"""`MemoryStore`: the embedded single-instance store. State lives in this process."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from ..errors import RateLimited
+from ..models import MessageDict, Position, User
+from .base import Appended, Draft, Page, PrivateRoom, RateLimit, Recovery
+
+
+def new_epoch() -> str:
+    """A fresh, unpredictable epoch id."""
+    return secrets.token_urlsafe(8)
+
+
+@dataclass
+class _RoomLog:
+    epoch: str
+    last_seq: int = 0
+    messages: deque[MessageDict] = field(default_factory=deque)
+
+    def after(self, seq: int) -> list[MessageDict]:
+        """Messages with a `seq` above `seq`; relies on `seq` being gapless."""
+        if not self.messages:
+            return []
+        start = max(0, seq + 1 - self.messages[0]["seq"])
+        return list(self.messages)[start:]
+
+    def below(self, seq: int) -> list[MessageDict]:
+        if not self.messages:
+            return []
+        end = max(0, seq - self.messages[0]["seq"])
+        return list(self.messages)[:end]
+
+
+class MemoryStore:
+    """The `Store` protocol in process memory: fast, and gone with the process."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._logs: dict[str, _RoomLog] = {}
+        self._dedupe: OrderedDict[tuple[str, str, str], tuple[float, MessageDict]] = OrderedDict()
+        self._rate: OrderedDict[str, deque[float]] = OrderedDict()
+        self._presence: dict[str, dict[str, tuple[User, set[str]]]] = {}
+        self._private: dict[str, PrivateRoom] = {}
+        self._invites: dict[str, str] = {}
+
+    # --- messages ---------------------------------------------------------
+
+    def _log(self, room: str) -> _RoomLog:
+        log = self._logs.get(room)
+        if log is None:
+            log = self._logs[room] = _RoomLog(epoch=new_epoch())
+        return log
+
+    async def append(self, draft: Draft, *, history_size: int, dedupe_ttl: float,
+                     rate: RateLimit | None) -> Appended:
+        now = self._clock()
+        self._expire_dedupe(now)
+        dedupe_key = (draft.room, draft.user["id"], draft.client_id) if draft.client_id else None
+        if dedupe_key and dedupe_key in self._dedupe:
+            return Appended(message=self._dedupe[dedupe_key][1], duplicate=True)
+        if rate is not None:
+            self._take_rate_token(rate, now)
+        log = self._log(draft.room)
+        log.last_seq += 1
+        message: MessageDict = {
+            "id": draft.id, "room": draft.room, "seq": log.last_seq, "user": draft.user,
+            "text": draft.text, "ts": draft.ts, "client_id": draft.client_id,
+        }
+        log.messages.append(message)
+        while len(log.messages) > history_size:
+            log.messages.popleft()
+        if dedupe_key:
+            self._dedupe[dedupe_key] = (now + dedupe_ttl, message)
+        return Appended(message=message, duplicate=False)
+
+    def _expire_dedupe(self, now: float) -> None:
+        # Entries are inserted in expiry order (one TTL for all), so the oldest go first.
+        while self._dedupe:
+            key, (expires, _) = next(iter(self._dedupe.items()))
+            if expires > now:
+                break
+            del self._dedupe[key]
+
+    def _take_rate_token(self, rate: RateLimit, now: float) -> None:
+        stamps = self._rate.pop(rate.key, None) or deque()
+        while stamps and stamps[0] <= now - rate.window:
+            stamps.popleft()
+        self._rate[rate.key] = stamps  # most recently active last
+        if len(stamps) >= rate.limit:
+            raise RateLimited(retry_after=round(stamps[0] + rate.window - now, 3))
+        stamps.append(now)
+        self._forget_idle_senders(now, rate.window)
+
+    def _forget_idle_senders(self, now: float, window: float) -> None:
+        while self._rate:
+            key, stamps = next(iter(self._rate.items()))
+            if stamps and stamps[-1] > now - window:
+                break
+            del self._rate[key]
+
+    async def recover(self, room: str, since: Position | None, *, latest: int) -> Recovery:
+        log = self._log(room)
+        if since is not None and since.epoch == log.epoch and since.seq <= log.last_seq:
+            oldest_kept = log.messages[0]["seq"] if log.messages else log.last_seq + 1
+            if since.seq + 1 >= oldest_kept:
+                return Recovery(log.epoch, log.last_seq, log.after(since.seq), recovered=True)
+        recent = list(log.messages)[-latest:] if latest else []
+        return Recovery(log.epoch, log.last_seq, recent, recovered=False)
+
+    async def history(self, room: str, before_seq: int | None, limit: int) -> Page:
+        log = self._log(room)
+        older = log.below(before_seq) if before_seq is not None else list(log.messages)
+        return Page(messages=older[-limit:], has_more=len(older) > limit)
+
+    # --- presence ---------------------------------------------------------
+
+    async def add_presence(self, room: str, user: User, conn: str) -> bool:
+        users = self._presence.setdefault(room, {})
+        if user.id in users:
+            users[user.id][1].add(conn)
+            return False
+        users[user.id] = (user, {conn})
+        return True
+
+    async def remove_presence(self, room: str, user: User, conn: str) -> bool:
+        users = self._presence.get(room, {})
+        entry = users.get(user.id)
+        if entry is None:
+            return False
+        entry[1].discard(conn)
+        if entry[1]:
+            return False
+        del users[user.id]
+        if not users:
+            self._presence.pop(room, None)
+        return True
+
+    async def members(self, room: str) -> list[User]:
+        users = [user for user, _ in self._presence.get(room, {}).values()]
+        return sorted(users, key=lambda user: (user.name, user.id))
+
+    async def online_rooms(self, limit: int) -> list[tuple[str, int]]:
+        counts = [(room, len(users)) for room, users in self._presence.items()
+                  if room not in self._private]
+        counts.sort(key=lambda item: (-item[1], item[0]))
+        return counts[:limit]
+
+    # --- private rooms ----------------------------------------------------
+
+    async def create_private_room(self, room: PrivateRoom) -> None:
+        self._private[room.room] = room
+        self._invites[room.invite] = room.room
+
+    async def private_room(self, room: str) -> PrivateRoom | None:
+        return self._private.get(room)
+
+    async def room_for_invite(self, invite: str) -> str | None:
+        return self._invites.get(invite)
+
+    async def admit(self, room: str, user_id: str, invite: str) -> bool:
+        private = self._private.get(room)
+        if private is None:
+            return False
+        if user_id in private.members:
+            return True
+        invite_matches = secrets.compare_digest(invite.encode(), private.invite.encode())
+        if not invite_matches or len(private.members) >= private.capacity:
+            return False
+        self._private[room] = replace(private, members=private.members | {user_id})
+        return True
+
+    # --- lifecycle --------------------------------------------------------
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,130 @@
+"""Fixtures: real server processes on free loopback ports, and real Socket.IO clients."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.chat_client import ChatClient, new_session
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+API_KEY = "test-api-key-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    """`python -m chatserver` running on a loopback port; its log goes to `log_path`."""
+
+    env: dict[str, str]
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ServerProcess:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "chatserver", "--host", "127.0.0.1", "--port", str(self.port)],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited at start:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as resp:
+                    if resp.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"server did not become healthy:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def server_env(**overrides: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "PORT", "HOST")}
+    env.update(SECRET_KEY=SECRET_KEY, API_KEY=API_KEY, LOG_LEVEL="INFO", PYTHONUNBUFFERED="1")
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start servers with extra environment settings; each is stopped, and its log
+    checked for tracebacks, at the end of the test."""
+    started: list[ServerProcess] = []
+
+    def start(**env: str) -> ServerProcess:
+        server = ServerProcess(env=server_env(**env), log_path=tmp_path / f"server-{len(started)}.log")
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+    for server in started:
+        assert "Traceback" not in server.log(), server.log()
+
+
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    # a generous rate limit: these tests send bursts; the limit has tests of its own
+    server = ServerProcess(env=server_env(RATE_LIMIT="100000"), log_path=tmp_path_factory.mktemp("shared") / "server.log").start()
+    yield server
+    server.stop()
+    assert "Traceback" not in server.log(), server.log()
+
+
+@pytest.fixture
+def server_url(shared_server: ServerProcess) -> str:
+    """Base URL of a server shared by the tests that need no special settings."""
+    return shared_server.url
+
+
+@pytest.fixture
+async def make_client(server_url: str) -> AsyncIterator[Callable[..., Any]]:
+    """Connect real Socket.IO clients as new users: `await make_client("Ana")`."""
+    clients: list[ChatClient] = []
+
+    async def make(name: str = "Ana", *, url: str | None = None, session: dict[str, Any] | None = None,
+                   transports: list[str] | None = None) -> ChatClient:
+        base = url or server_url
+        session = session or await new_session(base, name)
+        client = ChatClient(base, session["token"], session["user"], transports)
+        await client.connect()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
