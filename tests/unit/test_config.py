@@ -1,0 +1,64 @@
+"""Settings: environment and flags, with one-line errors naming the setting."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from chatserver.config import Settings, SettingsError, load_settings
+from tests.conftest import ROOT
+
+SECRET = "s" * 32
+
+
+def test_defaults_follow_the_contract():
+    settings = load_settings([], {})
+    assert (settings.host, settings.port, settings.redis_url) == ("127.0.0.1", 8080, None)
+    assert settings.history_size == 1000 and settings.max_message_length == 4000 and settings.rate_limit == 30
+    assert settings.transports == ("polling", "websocket") and settings.cors_origins == ()
+
+
+def test_every_setting_reads_from_the_environment():
+    env = {"HOST": "0.0.0.0", "PORT": "9000", "REDIS_URL": "redis://127.0.0.1:1/0", "SECRET_KEY": SECRET,
+           "API_KEY": "k" * 16, "CORS_ORIGINS": "https://a.example, https://b.example", "TRANSPORTS": "websocket",
+           "HISTORY_SIZE": "10", "MAX_MESSAGE_LENGTH": "20", "RATE_LIMIT": "3", "LOG_LEVEL": "debug"}
+    settings = load_settings([], env)
+    assert settings == Settings(host="0.0.0.0", port=9000, redis_url="redis://127.0.0.1:1/0", secret_key=SECRET,
+                                api_key="k" * 16, cors_origins=("https://a.example", "https://b.example"),
+                                transports=("websocket",), history_size=10, max_message_length=20, rate_limit=3,
+                                log_level="DEBUG")
+
+
+def test_flags_win_over_the_environment():
+    settings = load_settings(["--port", "9001", "--rate-limit", "7", "--transports", "websocket"],
+                             {"PORT": "9000", "RATE_LIMIT": "3"})
+    assert (settings.port, settings.rate_limit, settings.transports) == (9001, 7, ("websocket",))
+
+
+@pytest.mark.parametrize("env, named", [
+    ({"PORT": "eighty"}, "PORT"),
+    ({"PORT": "70000"}, "PORT"),
+    ({"HISTORY_SIZE": "0"}, "HISTORY_SIZE"),
+    ({"MAX_MESSAGE_LENGTH": "-1"}, "MAX_MESSAGE_LENGTH"),
+    ({"RATE_LIMIT": "1.5"}, "RATE_LIMIT"),
+    ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL"),
+    ({"TRANSPORTS": "carrier-pigeon"}, "TRANSPORTS"),
+    ({"SECRET_KEY": "short"}, "SECRET_KEY"),
+    ({"API_KEY": "short"}, "API_KEY"),
+    ({"REDIS_URL": "redis://127.0.0.1:6379/0"}, "SECRET_KEY"),
+    ({"REDIS_URL": "http://x", "SECRET_KEY": SECRET}, "REDIS_URL"),
+    ({"CORS_ORIGINS": "example.com"}, "CORS_ORIGINS"),
+])
+def test_bad_values_name_the_setting(env, named):
+    with pytest.raises(SettingsError) as error:
+        load_settings([], env)
+    assert str(error.value).startswith(named) and "\n" not in str(error.value)
+
+
+def test_a_bad_value_stops_start_up_with_one_line():
+    result = subprocess.run([sys.executable, "-m", "chatserver", "--port", "nope"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["chatserver: configuration error: PORT must be an integer, got 'nope'"]
