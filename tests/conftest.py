@@ -99,7 +99,8 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
 @pytest.fixture(scope="session")
 def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     # a generous rate limit: these tests send bursts; the limit has tests of its own
-    server = ServerProcess(env=server_env(RATE_LIMIT="100000"), log_path=tmp_path_factory.mktemp("shared") / "server.log").start()
+    log_path = tmp_path_factory.mktemp("shared") / "server.log"
+    server = ServerProcess(env=server_env(RATE_LIMIT="100000"), log_path=log_path).start()
     yield server
     server.stop()
     assert "Traceback" not in server.log(), server.log()

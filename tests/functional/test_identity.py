@@ -36,8 +36,9 @@ async def test_bad_names_are_refused_with_invalid_name(server_url, body):
 
 
 async def test_a_body_that_is_not_json_is_invalid_payload(server_url):
+    headers = {"Content-Type": "application/json"}
     async with aiohttp.ClientSession() as http, \
-            http.post(f"{server_url}/api/session", data=b"{not json", headers={"Content-Type": "application/json"}) as resp:
+            http.post(f"{server_url}/api/session", data=b"{not json", headers=headers) as resp:
         assert resp.status == 400
         assert (await resp.json())["error"]["code"] == "invalid_payload"
 

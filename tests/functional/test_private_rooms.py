@@ -68,7 +68,7 @@ async def test_non_members_are_forbidden_everything(private_room, make_client, e
 
 
 async def test_a_full_room_admits_nobody_new_even_with_the_invite(server_url, private_room, make_client):
-    owner, room = private_room
+    _, room = private_room
     invite = room["invite"].removeprefix("/invite/")
     first, second = await make_client("First"), await make_client("Second")
     assert (await first.call("join", {"room": room["room"], "invite": invite}))["ok"]

@@ -61,4 +61,5 @@ def test_a_bad_value_stops_start_up_with_one_line():
     result = subprocess.run([sys.executable, "-m", "chatserver", "--port", "nope"], cwd=ROOT,
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["chatserver: configuration error: PORT must be an integer, got 'nope'"]
+    expected = "chatserver: configuration error: PORT must be an integer, got 'nope'"
+    assert result.stderr.strip().splitlines() == [expected]
