@@ -75,3 +75,10 @@ class RateLimited(ChatError):
 class Internal(ChatError):
     code = "internal"
     http_status = 500
+
+
+class StoreUnavailable(Internal):
+    """Shared state (Redis) cannot be reached right now; the client may retry."""
+
+    def __init__(self) -> None:
+        super().__init__("the server's storage is unavailable, please retry shortly")

@@ -121,6 +121,16 @@ class PresenceStore(Protocol):
         """Public rooms with users online, most online first, as (room, users)."""
         ...
 
+    async def heartbeat(self) -> None:
+        """Tell the other instances this one is alive; call it well within `expiry`."""
+        ...
+
+    async def reap(self, expiry: float) -> list[tuple[str, User]]:
+        """Remove the presence of instances silent for `expiry` seconds, as one atomic
+        step (two instances reaping at once never both report a user); returns the
+        (room, user) pairs of users who thereby have no connection left."""
+        ...
+
 
 class PrivateRoomStore(Protocol):
     """Private rooms: membership is for good, capacity bounds it."""

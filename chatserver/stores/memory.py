@@ -152,6 +152,12 @@ class MemoryStore:
         counts.sort(key=lambda item: (-item[1], item[0]))
         return counts[:limit]
 
+    async def heartbeat(self) -> None:
+        return None  # one process: it is alive while it runs this
+
+    async def reap(self, expiry: float) -> list[tuple[str, User]]:
+        return []  # no other instances whose presence could be left behind
+
     # --- private rooms ----------------------------------------------------
 
     async def create_private_room(self, room: PrivateRoom) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from chatserver.stores.base import Store
 from chatserver.stores.memory import MemoryStore
+from chatserver.stores.redis import RedisStore, connect
 
 
 class FakeClock:
@@ -18,8 +22,22 @@ class FakeClock:
     def __call__(self) -> float:
         return self.now
 
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+
+@pytest.fixture(params=["memory", "redis"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def store(store_kind: str, request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    if store_kind == "memory":
+        instance: Store = MemoryStore(clock=request.getfixturevalue("clock"))
+    else:  # a key prefix of its own keeps tests apart in one Redis
+        url = request.getfixturevalue("redis_url")
+        instance = RedisStore(connect(url), instance="i-" + secrets.token_hex(4),
+                              prefix=f"test:{secrets.token_hex(6)}:")
+    yield instance
+    await instance.close()
 
 
 @pytest.fixture
@@ -27,8 +45,12 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory"])
-async def store(request: pytest.FixtureRequest, clock: Callable[[], float]) -> AsyncIterator[MemoryStore]:
-    instance = MemoryStore(clock=clock)
-    yield instance
-    await instance.close()
+@pytest.fixture
+def advance(store_kind: str, clock: FakeClock) -> Callable[[float], Awaitable[None]]:
+    """Let time pass: by hand for the memory store, for real for Redis (which keeps its own time)."""
+    async def advance(seconds: float) -> None:
+        if store_kind == "memory":
+            clock.now += seconds
+        else:
+            await asyncio.sleep(seconds)
+    return advance
