@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
 
 import socketio
 from aiohttp import web
@@ -21,8 +24,10 @@ from .pages import add_pages, security_headers
 from .service import ChatService
 from .stores.base import Store
 from .stores.memory import MemoryStore
+from .stores.redis import RedisStore, connect, instance_id
 
 log = logging.getLogger(__name__)
+REDIS_PREFIX = "chat:"
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -33,9 +38,10 @@ def create_app(settings: Settings) -> web.Application:
         secret_key = secrets.token_urlsafe(32)
     metrics = Metrics()
     tokens = TokenIssuer(secret_key, settings.token_lifetime)
-    store: Store = MemoryStore()
+    store, manager = _shared_state(settings)
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
+        client_manager=manager,
         cors_allowed_origins=OriginPolicy(settings.cors_origins).for_engineio,
         transports=list(settings.transports),
         max_http_buffer_size=settings.max_frame_bytes,
@@ -59,10 +65,38 @@ def create_app(settings: Settings) -> web.Application:
     sio.attach(app, socketio_path="socket.io")
     add_routes(app)
     add_pages(app)
-    app.cleanup_ctx.append(_store_lifecycle)
+    app.cleanup_ctx.append(_lifecycle)
     return app
 
 
-async def _store_lifecycle(app: web.Application) -> AsyncIterator[None]:
+def _shared_state(settings: Settings) -> tuple[Store, socketio.AsyncManager]:
+    """The embedded store and in-process fan-out, or Redis for both."""
+    if settings.redis_url is None:
+        return MemoryStore(), socketio.AsyncManager()
+    instance = instance_id()
+    log.info("shared mode: instance=%s redis=%s", instance, _redacted(settings.redis_url))
+    store = RedisStore(connect(settings.redis_url), instance=instance, prefix=REDIS_PREFIX)
+    manager = socketio.AsyncRedisManager(settings.redis_url, channel=REDIS_PREFIX + "socketio",
+                                         redis_options={"socket_connect_timeout": 2, "socket_keepalive": True})
+    return store, manager
+
+
+def _redacted(url: str) -> str:
+    """The Redis URL without its password, fit for a log line."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Presence upkeep while the app runs; on the way out, say goodbye, then close the store."""
+    settings, service = app[settings_key], app[service_key]
+    upkeep = asyncio.create_task(service.keep_presence(settings.presence_heartbeat, settings.presence_expiry))
     yield
+    upkeep.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await upkeep
+    await service.close()
     await app[store_key].close()

@@ -39,6 +39,8 @@ class Settings:
     token_lifetime: float = 7 * 24 * 3600.0
     join_history: int = 50
     shutdown_timeout: float = 10.0
+    presence_heartbeat: float = 5.0  # seconds between an instance's heartbeats
+    presence_expiry: float = 20.0  # silence after which an instance's users are dropped
 
     def __post_init__(self) -> None:
         _check(bool(self.host), "HOST", "must not be empty")

@@ -75,6 +75,8 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def _disconnect(self, sid: str) -> None:
         try:
             await self._service.disconnect(sid)
+        except ChatError as error:  # Redis away: presence expires with this instance's heartbeat
+            log.warning("disconnect cleanup failed sid=%s: %s", sid, error.message)
         except Exception:
             log.exception("disconnect cleanup failed sid=%s", sid)
         log.info("disconnect sid=%s", sid)

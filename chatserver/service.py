@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .config import Settings
-from .errors import Forbidden, InvalidPayload, InvalidRoom, NotJoined, TooLarge, Unauthorized
+from .errors import ChatError, Forbidden, InvalidPayload, InvalidRoom, NotJoined, TooLarge, Unauthorized
 from .models import MessageDict, Position, User, is_room_id
 from .stores.base import Draft, Page, PrivateRoom, RateLimit, Recovery, Store
 
@@ -58,6 +59,8 @@ class ChatService:
         self._settings = settings
         self._clock = clock
         self._connections: dict[str, Connection] = {}
+        # presence removals the store refused (Redis away), retried by `keep_presence`
+        self._stale_presence: set[tuple[str, User, str]] = set()
 
     @property
     def connection_count(self) -> int:
@@ -85,6 +88,28 @@ class ChatService:
         for room in list(conn.rooms):
             await self._drop_presence(conn, room)
 
+    async def close(self) -> None:
+        """Forget every connection of this instance, announcing who left (instance shutdown)."""
+        for conn_id in list(self._connections):
+            await self.disconnect(conn_id)
+
+    async def keep_presence(self, interval: float, expiry: float) -> None:
+        """Run forever: heartbeat this instance and reap instances silent for `expiry`
+        seconds, announcing `left` for users who were only on those."""
+        while True:
+            try:
+                if await self._store.heartbeat():
+                    await self._restore_presence()
+                await self._retry_stale_presence()
+                for room, user in await self._store.reap(expiry):
+                    log.info("presence expired room=%s user=%s", room, user.id)
+                    await self._announce(room, user, "left")
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # keep beating: Redis may come back
+                log.warning("presence upkeep failed: %s: %s", type(error).__name__, error)
+            await asyncio.sleep(interval)
+
     async def join(self, conn_id: str, room: str, since: Position | None, invite: str | None) -> Joined:
         """Admit the connection to `room` and hand it what it missed.
 
@@ -95,13 +120,19 @@ class ChatService:
         _check_room(room)
         await self._check_access(conn.user, room, invite)
         await self._fanout.enter(conn.id, room)
-        recovery = await self._store.recover(room, since, latest=self._settings.join_history)
-        if room not in conn.rooms:
-            conn.rooms.add(room)
-            if await self._store.add_presence(room, conn.user, conn.id):
-                await self._announce(room, conn, "joined")
-            if conn.closed:  # disconnected while we were awaiting: leave no ghost
-                await self._drop_presence(conn, room)
+        try:
+            recovery = await self._store.recover(room, since, latest=self._settings.join_history)
+            if room not in conn.rooms:
+                first = await self._store.add_presence(room, conn.user, conn.id)
+                conn.rooms.add(room)
+                if first:
+                    await self._announce(room, conn.user, "joined", skip=conn.id)
+        except ChatError:
+            if room not in conn.rooms:
+                await self._fanout.exit(conn.id, room)
+            raise
+        if conn.closed:  # disconnected while we were awaiting: leave no ghost
+            await self._drop_presence(conn, room)
         members = await self._store.members(room)
         log.info("join room=%s user=%s conn=%s recovered=%s", room, conn.user.id, conn.id, recovery.recovered)
         return Joined(room=room, recovery=recovery, members=members)
@@ -203,12 +234,32 @@ class ChatService:
     async def _drop_presence(self, conn: Connection, room: str) -> None:
         conn.rooms.discard(room)
         await self._fanout.exit(conn.id, room)
-        if await self._store.remove_presence(room, conn.user, conn.id):
-            await self._announce(room, conn, "left")
+        try:
+            last = await self._store.remove_presence(room, conn.user, conn.id)
+        except ChatError as error:  # the connection is gone here regardless; fix the store later
+            log.warning("presence removal deferred room=%s conn=%s: %s", room, conn.id, error.message)
+            self._stale_presence.add((room, conn.user, conn.id))
+            return
+        if last:
+            await self._announce(room, conn.user, "left", skip=conn.id)
 
-    async def _announce(self, room: str, conn: Connection, status: str) -> None:
-        payload = {"room": room, "user": conn.user.as_dict(), "status": status}
-        await self._fanout.emit("presence", payload, room, skip=conn.id)
+    async def _retry_stale_presence(self) -> None:
+        for room, user, conn_id in list(self._stale_presence):
+            last = await self._store.remove_presence(room, user, conn_id)
+            self._stale_presence.discard((room, user, conn_id))
+            if last:
+                await self._announce(room, user, "left")
+
+    async def _restore_presence(self) -> None:
+        """Record every local connection's presence again, after the store lost it."""
+        for conn in list(self._connections.values()):
+            for room in list(conn.rooms):
+                if await self._store.add_presence(room, conn.user, conn.id):
+                    await self._announce(room, conn.user, "joined", skip=conn.id)
+
+    async def _announce(self, room: str, user: User, status: str, skip: str | None = None) -> None:
+        payload = {"room": room, "user": user.as_dict(), "status": status}
+        await self._fanout.emit("presence", payload, room, skip=skip)
 
 
 def _check_room(room: str) -> None:

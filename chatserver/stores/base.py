@@ -121,8 +121,10 @@ class PresenceStore(Protocol):
         """Public rooms with users online, most online first, as (room, users)."""
         ...
 
-    async def heartbeat(self) -> None:
-        """Tell the other instances this one is alive; call it well within `expiry`."""
+    async def heartbeat(self) -> bool:
+        """Tell the other instances this one is alive; call it well within `expiry`.
+        True when the store did not know this instance (first beat, or its state was
+        lost), so the caller should record its presence again."""
         ...
 
     async def reap(self, expiry: float) -> list[tuple[str, User]]:

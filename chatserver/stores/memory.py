@@ -152,8 +152,8 @@ class MemoryStore:
         counts.sort(key=lambda item: (-item[1], item[0]))
         return counts[:limit]
 
-    async def heartbeat(self) -> None:
-        return None  # one process: it is alive while it runs this
+    async def heartbeat(self) -> bool:
+        return False  # one process: it is alive while it runs this, and state is never lost
 
     async def reap(self, expiry: float) -> list[tuple[str, User]]:
         return []  # no other instances whose presence could be left behind

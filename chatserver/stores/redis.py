@@ -135,9 +135,10 @@ class RedisStore:
         counts = [(str(row[0]), int(row[1])) for row in rows if float(row[1]) > 0]
         return sorted(counts, key=lambda item: (-item[1], item[0]))
 
-    async def heartbeat(self) -> None:
+    async def heartbeat(self) -> bool:
         async with self._available():
-            await self._redis.zadd(f"{self._p}instances", {self._instance: int(time.time() * 1000)})
+            added = await self._redis.zadd(f"{self._p}instances", {self._instance: int(time.time() * 1000)})
+        return bool(added)
 
     async def reap(self, expiry: float) -> list[tuple[str, User]]:
         deadline = int((time.time() - expiry) * 1000)

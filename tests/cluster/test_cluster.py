@@ -1,0 +1,223 @@
+"""Several instances sharing one Redis behave as one server."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import signal
+import time
+
+import aiohttp
+import pytest
+
+from tests.chat_client import ChatClient
+from tests.conftest import RedisProcess
+
+
+def new_room() -> str:
+    return "cluster-" + secrets.token_hex(6)
+
+
+@pytest.fixture
+def cluster(start_server, redis_url):
+    """Three instances on one Redis."""
+    return [start_server(REDIS_URL=redis_url, RATE_LIMIT="100000") for _ in range(3)]
+
+
+async def test_events_cross_instances(cluster, make_client):
+    a, b, c = cluster
+    ana = await make_client("Ana", url=a.url)
+    ben = await make_client("Ben", url=b.url)
+    room = new_room()
+    await ana.join(room)
+    ack = await ben.join(room)
+    assert [u["name"] for u in ack["members"]] == ["Ana", "Ben"]
+    await ana.wait_for("presence", lambda p: p == [{"room": room, "user": ben.user, "status": "joined"}])
+    await ben.call("typing", {"room": room, "typing": True})
+    await ana.wait_for("typing", lambda t: len(t) == 1)
+    sent = await ben.send(room, "from instance b")
+    assert await ana.wait_for("message", lambda m: len(m) == 1) == [sent]
+    cara = await make_client("Cara", url=c.url)
+    ack = await cara.join(room)
+    assert [m["text"] for m in ack["messages"]] == ["from instance b"]
+    for client in (ana, ben, cara):  # one answer whichever instance is asked
+        members = await client.call("members", {"room": room})
+        assert [u["name"] for u in members["members"]] == ["Ana", "Ben", "Cara"]
+    await cara.close()
+    await ana.wait_for("presence", lambda p: p[-1] == {"room": room, "user": cara.user, "status": "left"})
+
+
+async def test_private_rooms_are_shared(cluster, make_client):
+    a, b, _ = cluster
+    owner = await make_client("Owner", url=a.url)
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{a.url}/api/rooms", json={"private": True}, headers={"Authorization": f"Bearer {owner.token}"}) as resp:
+        room = await resp.json()
+    guest = await make_client("Guest", url=b.url)
+    stranger = await make_client("Stranger", url=b.url)
+    invite = room["invite"].removeprefix("/invite/")
+    assert (await guest.call("join", {"room": room["room"], "invite": invite}))["ok"]
+    refused = await stranger.call("join", {"room": room["room"], "invite": invite})
+    assert refused["error"]["code"] == "forbidden"
+
+
+async def test_concurrent_sends_on_all_instances_get_gapless_seq(cluster, make_client):
+    room = new_room()
+    clients = [await make_client(f"U{n}", url=server.url) for n, server in enumerate(cluster * 2)]
+    for client in clients:
+        await client.join(room)
+    acks = await asyncio.gather(*(c.call("message", {"room": room, "text": f"{i}.{k}"})
+                                  for i, c in enumerate(clients) for k in range(10)))
+    assert sorted(ack["message"]["seq"] for ack in acks) == list(range(1, 61))
+    for client in clients:  # every connection, on every instance, sees each message once
+        got = await client.wait_for("message", lambda m: len(m) >= 60)
+        assert sorted(m["seq"] for m in got) == list(range(1, 61))
+
+
+async def test_a_client_id_retried_through_another_instance_is_stored_once(cluster, make_client):
+    a, b, _ = cluster
+    ana_a = await make_client("Ana", url=a.url)
+    ana_b = await make_client(url=b.url, session={"token": ana_a.token, "user": ana_a.user})
+    watcher = await make_client("Watcher", url=b.url)
+    room = new_room()
+    for client in (ana_a, ana_b, watcher):
+        await client.join(room)
+    first = await ana_a.send(room, "only once", client_id="mobile-retry-1")
+    retried = await ana_b.send(room, "only once", client_id="mobile-retry-1")
+    assert retried == first
+    await ana_b.send(room, "next")
+    got = await watcher.wait_for("message", lambda m: any(x["text"] == "next" for x in m))
+    assert [m["text"] for m in got] == ["only once", "next"]
+
+
+class Participant:
+    """A user who keeps every message seen, by `seq`, across reconnects (what a client app does)."""
+
+    def __init__(self, client: ChatClient) -> None:
+        self.client = client
+        self.epoch = ""
+        self.from_joins: list[dict] = []
+
+    async def join(self, room: str) -> None:
+        since = {"since": {"seq": self.last_seq, "epoch": self.epoch}} if self.epoch else {}
+        ack = await self.client.join(room, **since)
+        if self.epoch:
+            assert ack["recovered"], ack
+        self.epoch = ack["epoch"]
+        self.from_joins.extend(ack["messages"])
+
+    @property
+    def seen(self) -> dict[int, dict]:
+        return {m["seq"]: m for m in self.from_joins + self.client.received["message"]}
+
+    @property
+    def last_seq(self) -> int:
+        return max(self.seen, default=0)
+
+
+async def test_an_instance_killed_mid_conversation_loses_nothing(cluster, make_client):
+    a, b, c = cluster
+    room = new_room()
+    ana = Participant(await make_client("Ana", url=a.url))
+    ben = Participant(await make_client("Ben", url=b.url))
+    cara = Participant(await make_client("Cara", url=c.url))
+    dave = await make_client("Dave", url=b.url)  # only on b: must drop out of presence
+    for person in (ana, ben, cara):
+        await person.join(room)
+    await dave.join(room)
+
+    acked: dict[str, int] = {}
+
+    async def talk(person: Participant, tag: str, count: int) -> None:
+        for n in range(count):
+            text = f"{tag}-{n}"
+            for _ in range(50):  # a phone: retry with the same client_id until acked
+                try:
+                    ack = await person.client.call("message", {"room": room, "text": text, "client_id": text},
+                                                   timeout=2)
+                    if ack["ok"]:
+                        acked[text] = ack["message"]["seq"]
+                        break
+                except Exception:
+                    pass
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.01)
+
+    talkers = [asyncio.create_task(talk(p, p.client.user["name"], 40)) for p in (ana, ben, cara)]
+    await asyncio.sleep(0.3)
+    b.proc.send_signal(signal.SIGKILL)
+    b.proc.wait()
+    # Ben's app notices the lost connection and reconnects through the balancer to another instance
+    deadline = time.monotonic() + 10
+    while ben.client.sio.connected and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    old = ben.client
+    ben.client = await make_client(url=a.url, session={"token": old.token, "user": old.user})
+    ben.client.received["message"] = list(old.received["message"])
+    await ben.join(room)
+    await asyncio.gather(*talkers)
+
+    assert len(acked) == 120 and sorted(acked.values()) == list(range(1, 121))  # none stored twice
+    for person in (ana, ben, cara):
+        await person.client.wait_for("message", lambda _, p=person: p.last_seq >= 120, timeout=10)
+        seen = person.seen
+        assert sorted(seen) == list(range(1, 121)), person.client.user["name"]
+        assert {m["text"]: s for s, m in seen.items()} == acked
+
+    deadline = time.monotonic() + 40  # heartbeat 5 s, expiry 20 s, reaped on the next beat
+    while time.monotonic() < deadline:
+        names = [u["name"] for u in (await ana.client.call("members", {"room": room}))["members"]]
+        if "Dave" not in names:
+            break
+        await asyncio.sleep(1)
+    assert names == ["Ana", "Ben", "Cara"]
+    await ana.client.wait_for("presence", lambda p: {"room": room, "user": dave.user, "status": "left"} in p)
+
+
+async def readyz(url: str) -> int:
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/readyz") as resp:
+        return resp.status
+
+
+async def wait_ready(url: str, status: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while await readyz(url) != status:
+        assert time.monotonic() < deadline, f"/readyz never answered {status}"
+        await asyncio.sleep(0.2)
+
+
+async def test_redis_going_away_and_coming_back(start_server, make_client):
+    redis = RedisProcess().start()
+    try:
+        a = start_server(REDIS_URL=redis.url)
+        b = start_server(REDIS_URL=redis.url)
+        ana, ben = await make_client("Ana", url=a.url), await make_client("Ben", url=b.url)
+        room = new_room()
+        await ana.join(room)
+        await ben.join(room)
+        await ana.send(room, "before the outage")
+        await ben.wait_for("message", lambda m: len(m) == 1)
+
+        redis.stop()
+        await wait_ready(a.url, 503)
+        started = time.monotonic()
+        refused = await ana.call("message", {"room": room, "text": "during the outage"}, timeout=10)
+        assert refused["ok"] is False and refused["error"]["code"] == "internal"
+        assert time.monotonic() - started < 5
+        assert (await ben.call("history", {"room": room}, timeout=10))["error"]["code"] == "internal"
+        assert ana.sio.connected and ben.sio.connected
+
+        redis.start()  # same port, empty: a new epoch begins
+        await wait_ready(a.url, 200)
+        await wait_ready(b.url, 200)
+        deadline = time.monotonic() + 30  # the pub/sub listener resubscribes with backoff
+        while not any(m["text"].startswith("after") for m in ben.received["message"]):
+            assert time.monotonic() < deadline, ben.received["message"]
+            await ana.send(room, f"after the outage {time.monotonic()}")
+            await asyncio.sleep(0.5)
+        deadline = time.monotonic() + 10  # each instance records its presence again on its next heartbeat
+        while (names := [u["name"] for u in (await ben.call("members", {"room": room}))["members"]]) != ["Ana", "Ben"]:
+            assert time.monotonic() < deadline, names
+            await asyncio.sleep(0.5)
+    finally:
+        redis.stop()
