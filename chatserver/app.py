@@ -66,7 +66,25 @@ def create_app(settings: Settings) -> web.Application:
     add_routes(app)
     add_pages(app)
     app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(_send_clients_elsewhere)
     return app
+
+
+async def _send_clients_elsewhere(app: web.Application) -> None:
+    """On shutdown (the listener is already closed): close every Engine.IO connection.
+    Clients see a transport close, not a server disconnect, so they reconnect at once,
+    through the balancer, to another instance, and catch up there with `since`."""
+    eio = app[sio_key].eio
+    sockets = list(eio.sockets.values())
+    if not sockets:
+        return
+    log.info("shutdown: closing %d connections so their clients reconnect elsewhere", len(sockets))
+    await eio.disconnect()
+    for socket in sockets:
+        # python-engineio (4.x) sends a close packet but keeps a WebSocket open until the
+        # client speaks; the JS client only acts on the socket closing. An empty queue
+        # entry makes the socket's writer task close the WebSocket now.
+        socket.queue.put_nowait(None)
 
 
 def _shared_state(settings: Settings) -> tuple[Store, socketio.AsyncManager]:

@@ -38,7 +38,7 @@ class Settings:
     dedupe_ttl: float = 600.0
     token_lifetime: float = 7 * 24 * 3600.0
     join_history: int = 50
-    shutdown_timeout: float = 10.0
+    shutdown_timeout: float = 3.0  # after clients are sent away, in-flight handlers get this long
     presence_heartbeat: float = 5.0  # seconds between an instance's heartbeats
     presence_expiry: float = 20.0  # silence after which an instance's users are dropped
 
