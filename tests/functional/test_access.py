@@ -1,0 +1,48 @@
+"""Who may connect from where, and what never reaches the logs."""
+
+from __future__ import annotations
+
+import pytest
+import socketio
+
+from tests.chat_client import new_session
+
+
+async def connect_from(url: str, token: str, origin: str) -> socketio.AsyncClient:
+    client = socketio.AsyncClient(reconnection=False)
+    await client.connect(url, namespaces=["/chat"], auth={"token": token}, headers={"Origin": origin},
+                         transports=["websocket"], wait_timeout=5)
+    return client
+
+
+async def test_by_default_only_the_same_origin_may_connect(server_url):
+    session = await new_session(server_url, "Ana")
+    same = await connect_from(server_url, session["token"], server_url)
+    assert same.connected
+    await same.disconnect()
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await connect_from(server_url, session["token"], "https://evil.example")
+
+
+async def test_configured_origins_may_connect(start_server):
+    server = start_server(CORS_ORIGINS="https://chat.example.com")
+    session = await new_session(server.url, "Ana")
+    allowed = await connect_from(server.url, session["token"], "https://chat.example.com")
+    assert allowed.connected
+    await allowed.disconnect()
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await connect_from(server.url, session["token"], "https://other.example")
+
+
+async def test_tokens_and_message_texts_stay_out_of_info_logs(start_server, make_client):
+    server = start_server(LOG_LEVEL="INFO")
+    ana = await make_client("Ana", url=server.url)
+    await ana.join("logged-room")
+    await ana.send("logged-room", "my very secret text 4711")
+    await ana.call("message", {"room": "logged-room", "text": "x" * 5000})
+    await ana.close()
+    server.stop()
+    log = server.log()
+    assert "logged-room" in log and ana.user["id"] in log  # the log does say who did what where
+    assert "secret text 4711" not in log and "x" * 100 not in log
+    assert ana.token not in log and ana.token.split(".")[2] not in log
