@@ -7,7 +7,7 @@ import secrets
 import signal
 import time
 
-from tests.chat_client import ChatClient
+from tests.chat_client import ChatClient, new_session
 from tests.conftest import ROOT
 
 
@@ -66,3 +66,18 @@ async def test_sigterm_sends_clients_elsewhere_and_loses_no_acked_message(start_
     assert {m["id"] for m in acked} <= await stored_ids(watcher, room)
     members = await watcher.call("members", {"room": room})
     assert [u["name"] for u in members["members"]] == ["Watcher"]  # the sender's presence went with it
+
+
+async def test_sigterm_right_after_many_clients_vanished_still_exits(start_server):
+    server = start_server()
+    session = await new_session(server.url, "Crowd")
+    crowd = await asyncio.create_subprocess_exec(
+        "node", str(ROOT / "tests" / "cluster" / "many_clients.js"), server.url, session["token"], "200",
+        stdout=asyncio.subprocess.PIPE)
+    assert await asyncio.wait_for(crowd.stdout.readline(), 30) == b"ready\n"
+    crowd.kill()  # 200 clients gone at once, without a goodbye
+    await crowd.wait()
+    started = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(server.proc.wait, 20) == 0
+    assert time.monotonic() - started < 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
 import socketio
 
@@ -46,3 +47,11 @@ async def test_tokens_and_message_texts_stay_out_of_info_logs(start_server, make
     assert "logged-room" in log and ana.user["id"] in log  # the log does say who did what where
     assert "secret text 4711" not in log and "x" * 100 not in log
     assert ana.token not in log and ana.token.split(".")[2] not in log
+
+
+async def test_websockets_decline_compression(server_url):
+    """Per-connection zlib state is costly for small chat frames; see `without_websocket_compression`."""
+    ws_url = server_url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+    async with aiohttp.ClientSession() as http, http.ws_connect(ws_url, compress=15) as ws:
+        assert (await ws.receive(timeout=5)).data.startswith("0{")  # the Engine.IO handshake
+        assert ws.compress == 0
