@@ -221,3 +221,18 @@ async def test_redis_going_away_and_coming_back(start_server, make_client):
             await asyncio.sleep(0.5)
     finally:
         redis.stop()
+
+
+async def test_the_rate_limit_holds_across_instances(start_server, redis_url, make_client):
+    a, b = (start_server(REDIS_URL=redis_url, RATE_LIMIT="4") for _ in range(2))
+    ana_a = await make_client("Ana", url=a.url)
+    ana_b = await make_client(url=b.url, session={"token": ana_a.token, "user": ana_a.user})
+    room = new_room()
+    await ana_a.join(room)
+    await ana_b.join(room)
+    for n in range(2):
+        await ana_a.send(room, f"a{n}")
+        await ana_b.send(room, f"b{n}")
+    refused = await ana_b.call("message", {"room": room, "text": "fifth"})
+    assert refused["error"]["code"] == "rate_limited" and 0 < refused["error"]["retry_after"] <= 10
+    assert (await ana_a.call("message", {"room": room, "text": "fifth"}))["error"]["code"] == "rate_limited"
