@@ -77,8 +77,10 @@ class RedisStore:
 
     async def append(self, draft: Draft, *, history_size: int, dedupe_ttl: float,
                      rate: RateLimit | None) -> Appended:
-        body = json.dumps({"id": draft.id, "room": draft.room, "user": draft.user, "text": draft.text,
-                           "ts": draft.ts, "client_id": draft.client_id}, separators=(",", ":"))
+        message: MessageDict = {"id": draft.id, "room": draft.room, "seq": 0, "user": draft.user,
+                                "text": draft.text, "ts": draft.ts, "client_id": draft.client_id}
+        # stored as JSON without `seq`; the script writes the `seq` it allocates in front
+        body = json.dumps({key: value for key, value in message.items() if key != "seq"}, separators=(",", ":"))
         dedupe = (f"{self._p}dedupe:{draft.room}:" + json.dumps([draft.user["id"], draft.client_id])
                   if draft.client_id else "")
         rate_key = f"{self._p}rate:{rate.key}" if rate else ""
@@ -88,7 +90,10 @@ class RedisStore:
             outcome, value = await self._append(keys=[*self._room_keys(draft.room), dedupe, rate_key], args=args)
         if int(outcome) == LIMITED:
             raise RateLimited(retry_after=round(int(value) / 1000, 3))
-        return Appended(message=json.loads(value), duplicate=int(outcome) == DUPLICATE)
+        if int(outcome) == DUPLICATE:
+            return Appended(message=json.loads(value), duplicate=True)
+        message["seq"] = int(value)
+        return Appended(message=message, duplicate=False)
 
     async def recover(self, room: str, since: Position | None, *, latest: int) -> Recovery:
         args: list[str | int] = [new_epoch(), since.seq if since else -1, since.epoch if since else "", latest]

@@ -27,7 +27,7 @@ end
 # KEYS: meta, log, dedupe key ('' for none), rate key ('' for none)
 # ARGV: fresh epoch, message JSON without seq (starts with '{'), history size,
 #       dedupe ttl ms, rate limit, rate window ms, rate member
-# Returns {0, message} stored, {1, message} duplicate, {2, retry_after_ms} rate limited.
+# Returns {0, seq} stored, {1, first message JSON} duplicate, {2, retry_after_ms} rate limited.
 APPEND = _ENSURE_EPOCH + """
 local meta, log, dedupe, rate = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if dedupe ~= '' then
@@ -52,7 +52,7 @@ local message = '{"seq":' .. seq .. ',' .. string.sub(ARGV[2], 2)
 redis.call('XADD', log, 'MAXLEN', tonumber(ARGV[3]), '0-' .. seq, 'm', message)
 redis.call('HSET', meta, 'seq', seq)
 if dedupe ~= '' then redis.call('SET', dedupe, message, 'PX', ARGV[4]) end
-return {0, message}
+return {0, seq}
 """
 
 # KEYS: meta, log. ARGV: fresh epoch, since seq (-1: none), since epoch, latest.
