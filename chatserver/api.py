@@ -7,17 +7,16 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .errors import ChatError, InvalidName, InvalidPayload, NotFound, Unauthorized
 from .keys import metrics_key, service_key, settings_key, store_key, tokens_key
 from .models import (
-    HISTORY_LIMIT_DEFAULT,
-    HISTORY_LIMIT_MAX,
     CreateRoomRequest,
+    HistoryQuery,
     PublishRequest,
     User,
     clean_name,
@@ -29,14 +28,6 @@ Model = TypeVar("Model", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SYSTEM_USER = User(id="system", name="System")
 STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
-
-
-class HistoryQuery(BaseModel):
-    """Query string of the history route; numbers arrive as text, so parsing is lax."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-    before_seq: Annotated[int, Field(ge=1, le=2**53)] | None = None
-    limit: Annotated[int, Field(ge=1, le=HISTORY_LIMIT_MAX)] = HISTORY_LIMIT_DEFAULT
 
 
 def error_response(error: ChatError) -> web.Response:

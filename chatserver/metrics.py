@@ -18,7 +18,8 @@ class Metrics:
                                  registry=self.registry)
         self.rooms = Gauge("chat_rooms", "Rooms with at least one connection on this instance",
                            registry=self.registry)
-        self.messages_in = Counter("chat_messages_in_total", "Messages accepted and stored by this instance",
+        self.messages_in = Counter("chat_messages_in_total",
+                                   "Messages acknowledged by this instance (a deduplicated retry counts again)",
                                    registry=self.registry)
         self.messages_out = Counter("chat_messages_out_total",
                                     "Message events this instance broadcast to rooms", registry=self.registry)

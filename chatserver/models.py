@@ -15,6 +15,7 @@ NAME_MAX = 32
 CLIENT_ID_MAX = 64
 HISTORY_LIMIT_MAX = 100
 HISTORY_LIMIT_DEFAULT = 50
+INVITE_MAX = 128
 
 
 class UserDict(TypedDict):
@@ -73,6 +74,9 @@ def is_room_id(value: object) -> bool:
 RoomId = str  # validated separately so a bad room gets `invalid_room`, not `invalid_payload`
 ClientId = Annotated[str, StringConstraints(min_length=1, max_length=CLIENT_ID_MAX)]
 SeqNumber = Annotated[int, Field(ge=0, le=2**53)]
+BeforeSeq = Annotated[int, Field(ge=1, le=2**53)]
+HistoryLimit = Annotated[int, Field(ge=1, le=HISTORY_LIMIT_MAX)]
+InviteToken = Annotated[str, StringConstraints(min_length=1, max_length=INVITE_MAX)]
 
 
 class Payload(BaseModel):
@@ -88,7 +92,7 @@ class SincePayload(BaseModel):
 
 class JoinPayload(Payload):
     since: SincePayload | None = None
-    invite: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    invite: InviteToken | None = None
 
 
 class LeavePayload(Payload):
@@ -105,8 +109,8 @@ class TypingPayload(Payload):
 
 
 class HistoryPayload(Payload):
-    before_seq: Annotated[int, Field(ge=1, le=2**53)] | None = None
-    limit: Annotated[int, Field(ge=1, le=HISTORY_LIMIT_MAX)] = HISTORY_LIMIT_DEFAULT
+    before_seq: BeforeSeq | None = None
+    limit: HistoryLimit = HISTORY_LIMIT_DEFAULT
 
 
 class MembersPayload(Payload):
@@ -114,6 +118,14 @@ class MembersPayload(Payload):
 
 
 # --- payloads of HTTP requests ------------------------------------------------
+
+
+class HistoryQuery(BaseModel):
+    """Query string of the HTTP history route; numbers arrive as text, so parsing is lax."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    before_seq: BeforeSeq | None = None
+    limit: HistoryLimit = HISTORY_LIMIT_DEFAULT
 
 
 class CreateRoomRequest(BaseModel):

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from .api import Handler
 from .keys import service_key
-from .models import is_room_id
+from .models import INVITE_MAX, is_room_id
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ async def chat_page(request: web.Request) -> web.Response:
 
 async def invite_page(request: web.Request) -> web.Response:
     invite = request.match_info["invite"]
-    room = await request.app[service_key].room_for_invite(invite) if len(invite) <= 128 else None
+    room = await request.app[service_key].room_for_invite(invite) if len(invite) <= INVITE_MAX else None
     if room is None:
         return _not_found(request, "This invite link is not valid.")
     return aiohttp_jinja2.render_template("chat.html", request, {"room": room, "invite": invite})

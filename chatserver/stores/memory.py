@@ -7,6 +7,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from itertools import islice
 
 from ..errors import RateLimited
 from ..models import MessageDict, Position, User
@@ -29,13 +30,13 @@ class _RoomLog:
         if not self.messages:
             return []
         start = max(0, seq + 1 - self.messages[0]["seq"])
-        return list(self.messages)[start:]
+        return list(islice(self.messages, start, None))
 
     def below(self, seq: int) -> list[MessageDict]:
         if not self.messages:
             return []
         end = max(0, seq - self.messages[0]["seq"])
-        return list(self.messages)[:end]
+        return list(islice(self.messages, end))
 
 
 class MemoryStore:
