@@ -28,6 +28,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_until(ready: Callable[[], bool], seconds: float, failure: Callable[[], str]) -> None:
+    """Poll `ready` (an OSError counts as not yet) until it holds; else raise with `failure()`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if ready():
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(failure())
+
+
 @dataclass
 class ServerProcess:
     """`python -m chatserver` running on a loopback port; its log goes to `log_path`."""
@@ -46,17 +59,15 @@ class ServerProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "chatserver", "--host", "127.0.0.1", "--port", str(self.port)],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited at start:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as resp:
-                    if resp.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"server did not become healthy:\n{self.log()}")
+        wait_until(self._healthy, 15, lambda: f"server did not become healthy:\n{self.log()}")
+        return self
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"server exited at start:\n{self.log()}")
+        with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as resp:
+            return bool(resp.status == 200)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -93,16 +104,13 @@ class RedisProcess:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+        wait_until(self._answers_ping, 10, lambda: "redis-server did not start")
+        return self
+
+    def _answers_ping(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
