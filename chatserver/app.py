@@ -25,6 +25,7 @@ from .service import ChatService
 from .stores.base import Store
 from .stores.memory import MemoryStore
 from .stores.redis import RedisStore, connect, instance_id
+from .transport import ChatSocketServer
 
 log = logging.getLogger(__name__)
 REDIS_PREFIX = "chat:"
@@ -40,7 +41,7 @@ def create_app(settings: Settings) -> web.Application:
     metrics = Metrics()
     tokens = TokenIssuer(secret_key, settings.token_lifetime)
     store, manager = _shared_state(settings)
-    sio = socketio.AsyncServer(
+    sio = ChatSocketServer(
         async_mode="aiohttp",
         client_manager=manager,
         cors_allowed_origins=OriginPolicy(settings.cors_origins).for_engineio,
@@ -51,6 +52,8 @@ def create_app(settings: Settings) -> web.Application:
         async_handlers=False,
         logger=False,
         engineio_logger=False,
+        max_backlog=settings.max_backlog,
+        max_connections_per_address=settings.max_connections_per_address,
     )
     service = ChatService(store, SocketIOFanout(sio, metrics), settings)
     sio.register_namespace(ChatNamespace(service, tokens, metrics))
@@ -91,19 +94,9 @@ async def _send_clients_elsewhere(app: web.Application) -> None:
     """On shutdown (the listener is already closed): close every Engine.IO connection.
     Clients see a transport close, not a server disconnect, so they reconnect at once,
     through the balancer, to another instance, and catch up there with `since`."""
-    eio = app[sio_key].eio
-    sockets = list(eio.sockets.values())
-    if not sockets:
-        return
-    log.info("shutdown: closing %d connections so their clients reconnect elsewhere", len(sockets))
-    # Not `eio.disconnect()`: it waits for each socket's queue to drain, forever for a
-    # client that has just gone (its writer task is gone too).
-    await asyncio.gather(*(socket.close(wait=False, reason=eio.reason.SERVER_DISCONNECT) for socket in sockets))
-    for socket in sockets:
-        # python-engineio (4.x) sends a close packet but keeps a WebSocket open until the
-        # client speaks; the JS client only acts on the socket closing. An empty queue
-        # entry makes the socket's writer task close the WebSocket now.
-        socket.queue.put_nowait(None)
+    closed = await app[sio_key].eio.close_all()
+    if closed:
+        log.info("shutdown: closed %d connections so their clients reconnect elsewhere", closed)
 
 
 def _shared_state(settings: Settings) -> tuple[Store, socketio.AsyncManager]:

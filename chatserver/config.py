@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,10 @@ class Settings:
     max_message_length: int = 4000
     rate_limit: int = 30
     rate_window: float = 10.0
+    max_connections_per_address: int = 200
+    max_rooms_per_connection: int = 100
+    max_backlog: int = 1000  # packets waiting for a client that does not read; past it, it is cut off
+    trusted_proxies: tuple[str, ...] = ()
     log_level: LogLevel = "INFO"
     dedupe_ttl: float = 600.0
     token_lifetime: float = 7 * 24 * 3600.0
@@ -48,6 +53,12 @@ class Settings:
         _check(1 <= self.history_size <= 1_000_000, "HISTORY_SIZE", "must be 1..1000000")
         _check(1 <= self.max_message_length <= 100_000, "MAX_MESSAGE_LENGTH", "must be 1..100000")
         _check(1 <= self.rate_limit <= 100_000, "RATE_LIMIT", "must be 1..100000")
+        _check(1 <= self.max_connections_per_address <= 1_000_000, "MAX_CONNECTIONS_PER_ADDRESS",
+               "must be 1..1000000")
+        _check(1 <= self.max_rooms_per_connection <= 10_000, "MAX_ROOMS_PER_CONNECTION", "must be 1..10000")
+        _check(10 <= self.max_backlog <= 1_000_000, "MAX_BACKLOG", "must be 10..1000000")
+        for proxy in self.trusted_proxies:
+            _check(_is_network(proxy), "TRUSTED_PROXIES", f"{proxy!r} is not an IP address or network")
         _check(self.log_level in get_args(LogLevel), "LOG_LEVEL", f"must be one of {', '.join(get_args(LogLevel))}")
         _check(bool(self.transports) and set(self.transports) <= set(ALL_TRANSPORTS),
                "TRANSPORTS", "must be a comma-separated list of polling, websocket")
@@ -72,6 +83,14 @@ class Settings:
         return max(64 * 1024, self.max_message_length * 12 + 4096)
 
 
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
 def _check(ok: bool, name: str, problem: str) -> None:
     if not ok:
         raise SettingsError(f"{name} {problem}")
@@ -90,6 +109,10 @@ _OPTIONS: tuple[tuple[str, type, str], ...] = (
     ("MAX_MESSAGE_LENGTH", int, "characters per message"),
     ("RATE_LIMIT", int, "messages per user per 10 seconds"),
     ("LOG_LEVEL", str, "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+    ("MAX_CONNECTIONS_PER_ADDRESS", int, "open connections one client address may hold"),
+    ("MAX_ROOMS_PER_CONNECTION", int, "rooms one connection may have joined at once"),
+    ("MAX_BACKLOG", int, "packets queued for a client that does not read before it is cut off"),
+    ("TRUSTED_PROXIES", str, "comma-separated proxy addresses/networks whose X-Forwarded-For is believed"),
 )
 
 
@@ -117,6 +140,8 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
             values[name.lower()] = text
     if "cors_origins" in values:
         values["cors_origins"] = _split(str(values["cors_origins"]))
+    if "trusted_proxies" in values:
+        values["trusted_proxies"] = _split(str(values["trusted_proxies"]))
     if "transports" in values:
         values["transports"] = _split(str(values["transports"]).lower())
     if "log_level" in values:

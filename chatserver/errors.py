@@ -64,8 +64,8 @@ class RateLimited(ChatError):
     code = "rate_limited"
     http_status = 429
 
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(f"too many messages, retry in {retry_after:.1f} s")
+    def __init__(self, retry_after: float, what: str = "too many messages") -> None:
+        super().__init__(f"{what}, retry in {retry_after:.1f} s")
         self.retry_after = retry_after
 
     def as_dict(self) -> dict[str, Any]:

@@ -118,6 +118,9 @@ class ChatService:
         """
         conn = self._connection(conn_id)
         _check_room(room)
+        if room not in conn.rooms and len(conn.rooms) >= self._settings.max_rooms_per_connection:
+            raise Forbidden(f"a connection may be in at most {self._settings.max_rooms_per_connection} rooms; "
+                            "leave one first")
         await self._check_access(conn.user, room, invite)
         await self._fanout.enter(conn.id, room)
         try:

@@ -1,0 +1,87 @@
+"""What may arrive on the socket: checks of raw Engine.IO frames and Socket.IO packets.
+
+python-socketio and python-engineio decode whatever a client sends and raise (and log
+a traceback) deep inside their receive loops when it is not a packet they expect. The
+checks here run first, so that a malformed frame is refused with one clear reason.
+The contract's payloads are JSON: binary frames and attachments are refused too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import engineio.packet
+import engineio.payload
+import socketio.packet
+
+# Engine.IO v4 packet types a client may send: open..noop (python-engineio ignores the rest).
+_ENGINE_TYPES = frozenset("0123456")
+# Socket.IO v5 packet types a client may send; binary ones are not part of the contract.
+_CLIENT_PACKET_TYPES = frozenset({socketio.packet.CONNECT, socketio.packet.DISCONNECT,
+                                  socketio.packet.EVENT, socketio.packet.ACK})
+
+
+class MalformedPacket(ValueError):
+    """A frame or packet that no Socket.IO client could have sent; the reason is one line."""
+
+
+def check_engine_frame(frame: str | bytes) -> None:
+    """Raise `MalformedPacket` unless `frame` is one text Engine.IO packet."""
+    if isinstance(frame, bytes):
+        raise MalformedPacket("binary frame (the protocol is JSON)")
+    if not frame:
+        raise MalformedPacket("empty frame")
+    if frame[0] not in _ENGINE_TYPES:
+        raise MalformedPacket("not an Engine.IO packet")
+    _decodes(engineio.packet.Packet, frame)
+
+
+def check_polling_body(body: bytes) -> None:
+    """Raise `MalformedPacket` unless `body` is a long-polling payload of text packets."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedPacket("payload is not UTF-8") from None
+    if text.startswith("d="):
+        raise MalformedPacket("JSONP payload")
+    frames = text.split("\x1e") if text else []
+    if len(frames) > engineio.payload.Payload.max_decode_packets:
+        raise MalformedPacket("too many packets in one payload")
+    for frame in frames:
+        check_engine_frame(frame)
+
+
+def _decodes(packet_class: Any, encoded: str) -> None:
+    """Raise `MalformedPacket` if the library's own decoder fails on `encoded`."""
+    try:
+        packet_class(encoded_packet=encoded)
+    except (ValueError, TypeError, RecursionError) as error:
+        raise MalformedPacket(f"undecodable ({type(error).__name__})") from None
+
+
+class StrictPacket(socketio.packet.Packet):  # type: ignore[misc]
+    """A Socket.IO packet that decodes only what a client may send: connect with an
+    auth object, disconnect, an event with a name, or an ack; never binary."""
+
+    # Outgoing packets are JSON: skip the library's recursive scan for bytes on every emit.
+    uses_binary_events = False
+
+    def decode(self, encoded_packet: Any) -> int:
+        """Decode, or raise `MalformedPacket` with the reason."""
+        try:
+            attachments: int = super().decode(encoded_packet)
+        except (ValueError, TypeError, RecursionError) as error:
+            raise MalformedPacket(f"undecodable Socket.IO packet ({type(error).__name__})") from None
+        if self.packet_type not in _CLIENT_PACKET_TYPES or attachments:
+            raise MalformedPacket(f"packet type {self.packet_type!r} is not accepted from clients")
+        if self.packet_type == socketio.packet.EVENT and not _is_event(self.data):
+            raise MalformedPacket("an event must be a list starting with its name")
+        if self.packet_type == socketio.packet.ACK and not isinstance(self.data, list):
+            raise MalformedPacket("an ack must be a list")
+        if self.packet_type == socketio.packet.CONNECT and not isinstance(self.data, dict | None):
+            raise MalformedPacket("connect data must be an object")
+        return attachments
+
+
+def _is_event(data: Any) -> bool:
+    return isinstance(data, list) and bool(data) and isinstance(data[0], str)

@@ -1,0 +1,206 @@
+"""The Socket.IO server at the edge, hardened against clients that misbehave.
+
+python-socketio's `AsyncServer` with python-engineio underneath, plus what a public
+server needs and the libraries leave out:
+- a frame or packet no client could have sent closes that connection with one warning
+  line (the libraries log a traceback and carry on, or leave the socket half-open);
+- a client that stops reading is cut off once `max_backlog` packets wait for it, so it
+  can neither slow anyone down nor grow the server's memory; it catches up with `since`;
+- an address may hold at most `max_connections_per_address` connections; a handshake
+  past that is answered `429 rate_limited`.
+These hooks override private methods of the pinned python-socketio 5.18 and
+python-engineio 4.15; tests/functional/test_hostile.py fails if an upgrade moves them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+import engineio
+import socketio
+from aiohttp import WSMsgType, web
+from engineio.async_drivers import aiohttp as engineio_aiohttp
+
+from .api import error_response
+from .errors import InvalidPayload, RateLimited, TooLarge
+from .frames import MalformedPacket, StrictPacket, check_engine_frame, check_polling_body
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_FULL = 10  # seconds a refused handshake is told to wait
+
+
+class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
+    """`socketio.AsyncServer` that refuses malformed packets; takes the engine's
+    `max_backlog` and `max_connections_per_address` besides the usual options."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(serializer=StrictPacket, **options)
+
+    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
+        return GuardedEngineServer
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        try:
+            # Engine.IO hands over JSON it could parse as such ("4{}" gives a dict); the
+            # library would take an empty or non-text message for an event without a name.
+            if not isinstance(data, str) or not data:
+                raise MalformedPacket("message is not a Socket.IO packet")
+            await super()._handle_eio_message(eio_sid, data)
+        except MalformedPacket as error:
+            await self.eio.close_connection(eio_sid, f"malformed packet: {error}")
+
+
+class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
+    """`engineio.AsyncServer` that checks frames before decoding them, bounds what waits
+    for each client, and caps connections per address."""
+
+    def __init__(self, *, max_backlog: int, max_connections_per_address: int, **options: Any) -> None:
+        super().__init__(**options)
+        self.max_backlog = max_backlog
+        self.max_connections_per_address = max_connections_per_address
+        self._addresses: dict[str, str] = {}  # sid -> client address
+        self._per_address: Counter[str] = Counter()
+        self._websockets: dict[str, CheckedWebSocket] = {}
+        self._async: dict[str, Any] = {**self._async, "websocket": CheckedWebSocket,
+                                       "translate_request": _translate_request}
+
+    async def handle_request(self, request: web.Request) -> web.StreamResponse:
+        """Refuse a handshake past the per-address cap and a malformed or oversized
+        polling body with the contract's JSON error; Engine.IO handles the rest."""
+        sid = request.query.get("sid")
+        address = _address(request)
+        if sid is None and self._per_address[address] >= self.max_connections_per_address:
+            log.warning("connection refused address=%s: %d connections open", address, self._per_address[address])
+            refusal = error_response(RateLimited(RETRY_AFTER_FULL, "too many connections from your address"))
+            refusal.headers["Retry-After"] = str(RETRY_AFTER_FULL)
+            return refusal
+        if sid is not None and request.method == "POST":
+            try:
+                check_polling_body(await request.read())
+            except web.HTTPRequestEntityTooLarge:
+                await self.close_connection(sid, "polling body over the size limit")
+                return error_response(TooLarge(f"a request body may hold at most {self.max_http_buffer_size} bytes"))
+            except MalformedPacket as error:
+                await self.close_connection(sid, f"malformed payload: {error}")
+                return error_response(InvalidPayload("not an Engine.IO payload"))
+        response: web.StreamResponse = await super().handle_request(request)
+        return response
+
+    async def send_packet(self, sid: str, pkt: engineio.packet.Packet) -> None:
+        """Queue `pkt` for the client, or cut off a client with `max_backlog` packets unread."""
+        socket = self.sockets.get(sid)
+        if socket is not None and socket.queue.qsize() >= self.max_backlog:
+            await self.close_connection(sid, f"not reading ({self.max_backlog} packets waiting)", abort=True)
+            return
+        await super().send_packet(sid, pkt)
+
+    async def close_connection(self, sid: str, reason: str, *, abort: bool = False) -> None:
+        """Close one client's connection now, logging `reason` once.
+
+        With `abort`, a WebSocket's TCP connection is dropped without a goodbye: for a
+        client that does not read, a close frame would only wait behind everything else.
+        """
+        socket = self.sockets.get(sid)
+        if socket is None or socket.closing or socket.closed:
+            return
+        log.warning("closing connection sid=%s address=%s: %s", sid, self._addresses.get(sid), reason)
+        await self._close(socket, abort=abort)
+
+    async def close_all(self) -> int:
+        """Close every connection (clients reconnect elsewhere); the number closed."""
+        sockets = [socket for socket in self.sockets.values() if not (socket.closing or socket.closed)]
+        for socket in sockets:
+            await self._close(socket, abort=False)
+        return len(sockets)
+
+    async def _close(self, socket: Any, *, abort: bool) -> None:
+        websocket = self._websockets.get(socket.sid)
+        if abort and websocket is not None:
+            websocket.abort()
+        # Not `disconnect()`: it waits for the queue to drain, forever for a client that
+        # has stopped reading.
+        await socket.close(wait=False, reason=self.reason.SERVER_DISCONNECT)
+        # python-engineio sends a close packet but keeps a WebSocket open until the client
+        # speaks, and the JS client only acts on the socket closing: an empty queue entry
+        # makes the socket's writer task close the WebSocket now.
+        socket.queue.put_nowait(None)
+
+    async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        if event == "connect":
+            sid, environ = args[0], args[1]
+            self._addresses[sid] = _address(environ["aiohttp.request"])
+            self._per_address[self._addresses[sid]] += 1
+        elif event == "disconnect":
+            address = self._addresses.pop(args[0], None)
+            if address is not None:
+                self._per_address[address] -= 1
+                if self._per_address[address] <= 0:
+                    del self._per_address[address]
+        return await super()._trigger_event(event, *args, **kwargs)
+
+
+class CheckedWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
+    """Engine.IO's aiohttp WebSocket that refuses frames no client could have sent."""
+
+    async def __call__(self, environ: dict[str, Any]) -> web.StreamResponse:
+        self.environ = environ
+        self._sock = web.WebSocketResponse(max_msg_size=self.server.max_http_buffer_size)
+        await self._sock.prepare(environ["aiohttp.request"])
+        sid = self.handler.__self__.sid
+        open_websockets: dict[str, CheckedWebSocket] = self.server._websockets
+        open_websockets[sid] = self
+        try:
+            await self.handler(self)
+        finally:
+            open_websockets.pop(sid, None)
+        return self._sock
+
+    async def wait(self) -> str | bytes:
+        """The next frame; `OSError` (which Engine.IO takes as the end) if there is none
+        or it is malformed."""
+        message = await self._sock.receive()
+        if message.type is WSMsgType.ERROR:
+            self._refuse(f"bad frame: {message.data}")
+        if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            raise OSError("websocket closed")
+        try:
+            check_engine_frame(message.data)
+        except MalformedPacket as error:
+            self._refuse(f"malformed frame: {error}")
+        frame: str | bytes = message.data
+        return frame
+
+    def abort(self) -> None:
+        """Drop the TCP connection at once."""
+        transport = self.environ["aiohttp.request"].transport
+        if transport is not None:
+            transport.abort()
+
+    def _refuse(self, reason: str) -> None:
+        sid = self.handler.__self__.sid
+        log.warning("closing connection sid=%s address=%s: %s", sid, _address(self.environ["aiohttp.request"]), reason)
+        raise OSError(reason)
+
+
+async def _translate_request(request: web.Request) -> dict[str, Any]:
+    """Engine.IO's environ for `request`, reading the body from aiohttp's cache, since
+    `handle_request` has already read it to check it."""
+    environ: dict[str, Any] = engineio_aiohttp.translate_request(request)
+    environ["wsgi.input"] = _ReadBody(request)
+    return environ
+
+
+class _ReadBody:
+    """The `wsgi.input` Engine.IO reads a polling body from."""
+
+    def __init__(self, request: web.Request) -> None:
+        self._request = request
+
+    async def read(self, length: int = -1) -> bytes:
+        return await self._request.read()
+
+
+def _address(request: web.BaseRequest) -> str:
+    return request.remote or "unknown"
