@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import socketio
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from .api import Handler, add_routes, api_errors
 from .auth import TokenIssuer
@@ -19,8 +20,9 @@ from .fanout import SocketIOFanout
 from .keys import metrics_key, service_key, settings_key, sio_key, store_key, tokens_key
 from .metrics import Metrics
 from .namespace import ChatNamespace
-from .origins import OriginPolicy
+from .origins import OriginPolicy, api_cross_origin
 from .pages import add_pages, security_headers
+from .proxies import forwarded_for
 from .service import ChatService
 from .stores.base import Store
 from .stores.memory import MemoryStore
@@ -41,10 +43,11 @@ def create_app(settings: Settings) -> web.Application:
     metrics = Metrics()
     tokens = TokenIssuer(secret_key, settings.token_lifetime)
     store, manager = _shared_state(settings)
+    origins = OriginPolicy(settings.cors_origins)
     sio = ChatSocketServer(
         async_mode="aiohttp",
         client_manager=manager,
-        cors_allowed_origins=OriginPolicy(settings.cors_origins).for_engineio,
+        cors_allowed_origins=origins.for_engineio,
         transports=list(settings.transports),
         max_http_buffer_size=settings.max_frame_bytes,
         # One connection's events run in order (a user's messages keep their order);
@@ -59,8 +62,11 @@ def create_app(settings: Settings) -> web.Application:
     sio.register_namespace(ChatNamespace(service, tokens, metrics))
     metrics.track(connections=lambda: service.connection_count, rooms=lambda: service.room_count)
 
-    app = web.Application(client_max_size=settings.max_frame_bytes,
-                          middlewares=[security_headers, api_errors, without_websocket_compression])
+    middlewares: list[Middleware] = [security_headers, api_cross_origin(origins), api_errors,
+                                     without_websocket_compression]
+    if settings.trusted_proxies:
+        middlewares.insert(0, forwarded_for(settings.trusted_proxies))
+    app = web.Application(client_max_size=settings.max_frame_bytes, middlewares=middlewares)
     app[settings_key] = settings
     app[store_key] = store
     app[service_key] = service

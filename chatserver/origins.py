@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from .api import error_response
+from .errors import Forbidden
+
+PREFLIGHT_MAX_AGE = 600
+
 
 class OriginPolicy:
     """Same origin always; other origins only when configured (`*` admits all)."""
@@ -25,6 +33,12 @@ class OriginPolicy:
         hosts = {host, _first(forwarded_host) or host} - {None}
         return origin in {f"{s}://{h}" for s in schemes for h in hosts}
 
+    def allows_request(self, request: web.BaseRequest) -> bool:
+        """`allows` for an aiohttp request."""
+        headers = request.headers
+        return self.allows(headers.get("Origin"), request.scheme, request.host,
+                           headers.get("X-Forwarded-Proto"), headers.get("X-Forwarded-Host"))
+
     def for_engineio(self, origin: str | None, environ: Mapping[str, str]) -> bool:
         """The callable form `cors_allowed_origins` of python-engineio accepts."""
         return self.allows(origin, environ.get("wsgi.url_scheme", "http"), environ.get("HTTP_HOST"),
@@ -33,3 +47,28 @@ class OriginPolicy:
 
 def _first(header: str | None) -> str | None:
     return header.split(",")[0].strip() if header else None
+
+
+def api_cross_origin(policy: OriginPolicy) -> Middleware:
+    """CORS for /api/: an allowed origin gets the headers a browser needs (preflight
+    included); any other origin is refused `403 forbidden` before the handler runs."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if origin is None or not request.path.startswith("/api/"):
+            return await handler(request)
+        if not policy.allows_request(request):
+            return error_response(Forbidden(f"the origin {origin} may not call this API"))
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            response: web.StreamResponse = web.Response(status=204)
+            response.headers.update({"Access-Control-Allow-Methods": "GET, POST",
+                                     "Access-Control-Allow-Headers": "Authorization, Content-Type",
+                                     "Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE)})
+        else:
+            response = await handler(request)
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers.add("Vary", "Origin")
+        return response
+
+    return middleware

@@ -35,6 +35,44 @@ async def test_configured_origins_may_connect(start_server):
         await connect_from(server.url, session["token"], "https://other.example")
 
 
+async def test_by_default_browsers_of_other_origins_may_not_call_the_api(server_url):
+    async with aiohttp.ClientSession() as http:
+        async with http.post(server_url + "/api/session", json={"name": "Eve"},
+                             headers={"Origin": "https://evil.example"}) as response:
+            assert response.status == 403
+            assert (await response.json())["error"]["code"] == "forbidden"
+            assert "Access-Control-Allow-Origin" not in response.headers
+        async with http.post(server_url + "/api/session", json={"name": "Ana"},
+                             headers={"Origin": server_url}) as response:
+            assert response.status == 200  # the page's own origin
+        async with http.post(server_url + "/api/session", json={"name": "Bot"}) as response:
+            assert response.status == 200  # no Origin: not a browser
+
+
+async def test_configured_origins_may_call_the_api(start_server):
+    server = start_server(CORS_ORIGINS="https://chat.example.com")
+    app = {"Origin": "https://chat.example.com"}
+    async with aiohttp.ClientSession() as http:
+        preflight = {**app, "Access-Control-Request-Method": "POST",
+                     "Access-Control-Request-Headers": "authorization,content-type"}
+        async with http.options(server.url + "/api/rooms", headers=preflight) as response:
+            assert response.status == 204
+            assert response.headers["Access-Control-Allow-Origin"] == "https://chat.example.com"
+            assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
+            assert "POST" in response.headers["Access-Control-Allow-Methods"]
+        async with http.post(server.url + "/api/session", json={"name": "Ana"}, headers=app) as response:
+            assert response.status == 200
+            assert response.headers["Access-Control-Allow-Origin"] == "https://chat.example.com"
+            token = (await response.json())["token"]
+        async with http.post(server.url + "/api/rooms", json={"private": "yes"},
+                             headers={**app, "Authorization": f"Bearer {token}"}) as response:
+            assert response.status == 400  # errors carry the header too, so the page can read them
+            assert response.headers["Access-Control-Allow-Origin"] == "https://chat.example.com"
+        async with http.options(server.url + "/api/rooms", headers={**preflight, "Origin": "https://other.example"}) \
+                as response:
+            assert response.status == 403 and "Access-Control-Allow-Origin" not in response.headers
+
+
 async def test_tokens_and_message_texts_stay_out_of_info_logs(start_server, make_client):
     server = start_server(LOG_LEVEL="INFO")
     ana = await make_client("Ana", url=server.url)

@@ -50,6 +50,10 @@ def test_flags_win_over_the_environment():
     ({"REDIS_URL": "redis://127.0.0.1:6379/0"}, "SECRET_KEY"),
     ({"REDIS_URL": "http://x", "SECRET_KEY": SECRET}, "REDIS_URL"),
     ({"CORS_ORIGINS": "example.com"}, "CORS_ORIGINS"),
+    ({"MAX_CONNECTIONS_PER_ADDRESS": "0"}, "MAX_CONNECTIONS_PER_ADDRESS"),
+    ({"MAX_ROOMS_PER_CONNECTION": "0"}, "MAX_ROOMS_PER_CONNECTION"),
+    ({"MAX_BACKLOG": "5"}, "MAX_BACKLOG"),
+    ({"TRUSTED_PROXIES": "nginx.local"}, "TRUSTED_PROXIES"),
 ])
 def test_bad_values_name_the_setting(env, named):
     with pytest.raises(SettingsError) as error:

@@ -1,0 +1,175 @@
+"""Limits a public server needs: oversized frames, clients that stop reading,
+connection floods from one address, and rooms per connection."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import socketio
+
+from tests.chat_client import ChatClient, new_session
+from tests.conftest import ServerProcess
+from tests.raw_socket import RawSocket
+
+MiB = 1024 * 1024
+
+
+def rss_bytes(server: ServerProcess) -> int:
+    assert server.proc is not None
+    for line in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+async def test_oversized_websocket_frame_closes_that_connection_only(
+        start_server: Callable[..., ServerProcess], make_client: Callable[..., Any]) -> None:
+    server = start_server()
+    bystander = await make_client("Bo", url=server.url)
+    await bystander.join("lobby")
+    session = await new_session(server.url, "Mallory")
+    before = rss_bytes(server)
+    for _ in range(3):
+        raw = await RawSocket.connect(server.url, session["token"])
+        try:
+            await raw.send('42/chat,["message",{"room":"lobby","text":"' + "x" * (64 * MiB) + '"}]')
+        except ConnectionError:
+            pass  # the server hung up before the frame was through: as it should
+        else:
+            assert await raw.closed_by_server(timeout=20)
+        await raw.close()
+    # aiohttp stops reading a frame at the limit: 3 x 64 MiB never sat in memory.
+    assert rss_bytes(server) - before < 32 * MiB, (before, rss_bytes(server))
+    assert (await bystander.send("lobby", "still here"))["seq"] == 1
+    assert server.log().count("closing connection") == 3
+
+
+async def test_oversized_polling_body_is_refused_with_413(start_server: Callable[..., ServerProcess]) -> None:
+    server = start_server()
+    async with aiohttp.ClientSession() as http:
+        async with http.get(server.url + "/socket.io/?EIO=4&transport=polling") as response:
+            sid = json.loads((await response.text())[1:])["sid"]
+        body = b'42/chat,["message",{"room":"lobby","text":"' + b"x" * (2 * MiB) + b'"}]'
+        async with http.post(server.url + f"/socket.io/?EIO=4&transport=polling&sid={sid}", data=body) as response:
+            assert response.status == 413
+            assert (await response.json())["error"]["code"] == "too_large"
+
+
+async def test_stalled_client_is_cut_off_without_slowing_others_and_recovers(
+        start_server: Callable[..., ServerProcess], make_client: Callable[..., Any]) -> None:
+    server = start_server(MAX_BACKLOG="50", RATE_LIMIT="100000")
+    sender = await make_client("Ana", url=server.url)
+    reader = await make_client("Bo", url=server.url)
+    await sender.join("busy")
+    await reader.join("busy")
+    stalled_session = await new_session(server.url, "Cy")
+    stalled = await RawSocket.connect(server.url, stalled_session["token"], receive_buffer=4096)
+    joined = await stalled.call("join", {"room": "busy"})
+    epoch = joined["epoch"]
+    # Cy stops reading. Ana keeps talking; Bo must hear every message promptly.
+    text = "y" * 2000
+    sent = 0
+    while "not reading" not in server.log():
+        for _ in range(50):
+            sent += 1
+            await sender.send("busy", f"{sent} {text}")
+        await reader.wait_for("message", lambda got, n=sent: len(got) == n, timeout=5)
+        assert sent < 20_000, "the stalled client was never cut off"
+    assert [message["seq"] for message in reader.received["message"]] == list(range(1, sent + 1))
+
+    seen = await _seqs_until_closed(stalled)
+    await stalled.close()
+    assert len(seen) < sent
+    # Cy comes back and catches up with `since`: every message exactly once.
+    cy = ChatClient(server.url, stalled_session["token"], stalled_session["user"])
+    await cy.connect()
+    last = max(seen, default=0)
+    ack = await cy.join("busy", since={"seq": last, "epoch": epoch})
+    assert ack["recovered"] is True
+    assert seen + [message["seq"] for message in ack["messages"]] == list(range(1, sent + 1))
+    await cy.close()
+    assert server.log().count("not reading") == 1
+
+
+async def _seqs_until_closed(raw: RawSocket) -> list[int]:
+    """The `seq` of every message the server managed to hand the socket before cutting it off."""
+    seqs: list[int] = []
+    with_prefix = '42/chat,["message",'
+    while True:
+        try:
+            frame = await raw.receive(timeout=5)
+        except (ConnectionError, TimeoutError, aiohttp.ClientError):
+            return seqs
+        if frame.startswith(with_prefix):
+            seqs.append(json.loads(frame[len("42/chat,"):])[1]["seq"])
+
+
+async def test_connections_per_address_are_capped_and_others_still_served(
+        start_server: Callable[..., ServerProcess]) -> None:
+    server = start_server(MAX_CONNECTIONS_PER_ADDRESS="20")
+    handshake = server.url + "/socket.io/?EIO=4&transport=polling"
+    async with aiohttp.ClientSession() as flood, \
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))) as other:
+        async def attempt() -> int:
+            async with flood.get(handshake) as response:
+                if response.status == 429:
+                    error = (await response.json())["error"]
+                    assert error["code"] == "rate_limited" and error["retry_after"] > 0
+                return response.status
+
+        statuses = await asyncio.gather(*(attempt() for _ in range(200)))
+        assert statuses.count(200) == 20 and statuses.count(429) == 180
+
+        # Someone at another address connects and chats during the flood.
+        session = await new_session(server.url, "Di")
+        client = socketio.AsyncClient(reconnection=False, http_session=other)
+        got: list[Any] = []
+        client.on("message", got.append, namespace="/chat")
+        await client.connect(server.url, namespaces=["/chat"], auth={"token": session["token"]},
+                             transports=["websocket"], wait_timeout=5)
+        await client.call("join", {"room": "calm"}, namespace="/chat")
+        more = asyncio.gather(*(attempt() for _ in range(100)))
+        ack = await client.call("message", {"room": "calm", "text": "hi"}, namespace="/chat", timeout=2)
+        assert ack["ok"] and (await more).count(429) == 100
+        await client.disconnect()
+
+
+async def test_rooms_per_connection_are_capped(start_server: Callable[..., ServerProcess],
+                                               make_client: Callable[..., Any]) -> None:
+    server = start_server(MAX_ROOMS_PER_CONNECTION="3")
+    ana = await make_client("Ana", url=server.url)
+    for room in ("a", "b", "c"):
+        await ana.join(room)
+    await ana.join("a")  # joining again is no new room
+    refused = await ana.call("join", {"room": "d"})
+    assert refused["ok"] is False and refused["error"]["code"] == "forbidden"
+    assert "at most 3 rooms" in refused["error"]["message"]
+    assert (await ana.call("leave", {"room": "b"}))["ok"]
+    await ana.join("d")
+
+
+
+async def _handshake_status(http: aiohttp.ClientSession, url: str, forwarded_for: str) -> int:
+    async with http.get(url + "/socket.io/?EIO=4&transport=polling",
+                        headers={"X-Forwarded-For": forwarded_for}) as response:
+        return response.status
+
+
+async def test_the_cap_counts_forwarded_addresses_only_from_trusted_proxies(
+        start_server: Callable[..., ServerProcess]) -> None:
+    behind_proxy = start_server(MAX_CONNECTIONS_PER_ADDRESS="2", TRUSTED_PROXIES="127.0.0.1")
+    exposed = start_server(MAX_CONNECTIONS_PER_ADDRESS="2")
+    async with aiohttp.ClientSession() as http:
+        # 127.0.0.1 is the trusted proxy: each client behind it has its own allowance,
+        # and an address the client itself put in front of the list changes nothing.
+        statuses = [await _handshake_status(http, behind_proxy.url, address)
+                    for address in ["10.0.0.1", "10.0.0.1", "10.0.0.1", "1.2.3.4, 10.0.0.1", "10.0.0.2"]]
+        assert statuses == [200, 200, 429, 429, 200]
+        # Without TRUSTED_PROXIES the header is ignored: a client cannot forge new addresses.
+        statuses = [await _handshake_status(http, exposed.url, f"10.0.0.{n}") for n in range(3)]
+        assert statuses == [200, 200, 429]
