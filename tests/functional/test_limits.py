@@ -74,12 +74,16 @@ async def test_stalled_client_is_cut_off_without_slowing_others_and_recovers(
     # Cy stops reading. Ana keeps talking; Bo must hear every message promptly.
     text = "y" * 2000
     sent = 0
+    before = rss_bytes(server)
     while "not reading" not in server.log():
         for _ in range(50):
             sent += 1
             await sender.send("busy", f"{sent} {text}")
         await reader.wait_for("message", lambda got, n=sent: len(got) == n, timeout=5)
         assert sent < 20_000, "the stalled client was never cut off"
+    grown = rss_bytes(server) - before
+    print(f"stalled client cut off after {sent} messages of 2 kB; server RSS grew {grown / MiB:.1f} MiB")
+    assert grown < 32 * MiB
     assert [message["seq"] for message in reader.received["message"]] == list(range(1, sent + 1))
 
     seen = await _seqs_until_closed(stalled)
