@@ -57,9 +57,21 @@ def clean_name(raw: str) -> str | None:
     name = raw.strip()
     if not 1 <= len(name) <= NAME_MAX:
         return None
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in name):
         return None
     return name
+
+
+def is_unicode(text: str) -> bool:
+    """False when `text` holds lone surrogates ("\\ud800" in JSON): not Unicode, and
+    clients in stricter languages fail on the whole payload that carries it."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def is_room_id(value: object) -> bool:

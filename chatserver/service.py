@@ -12,7 +12,7 @@ from typing import Protocol
 
 from .config import Settings
 from .errors import ChatError, Forbidden, InvalidPayload, InvalidRoom, NotJoined, TooLarge, Unauthorized
-from .models import MessageDict, Position, User, is_room_id
+from .models import MessageDict, Position, User, is_room_id, is_unicode
 from .stores.base import Draft, Page, PrivateRoom, RateLimit, Recovery, Store
 
 log = logging.getLogger(__name__)
@@ -222,6 +222,8 @@ class ChatService:
         text = text.strip()
         if not text:
             raise InvalidPayload("text must not be empty")
+        if not is_unicode(text):
+            raise InvalidPayload("text must be valid Unicode (no lone surrogates)")
         if len(text) > self._settings.max_message_length:
             raise TooLarge(f"text is longer than {self._settings.max_message_length} characters")
         draft = Draft(id=secrets.token_hex(12), room=room, user=user.as_dict(), text=text,

@@ -244,6 +244,16 @@ async def test_malformed_payloads_get_invalid_payload_and_keep_the_connection(ma
     assert ben.received["message"] == [] and ben.received["typing"] == []
 
 
+@pytest.mark.parametrize("field", ["text", "client_id"])
+async def test_lone_surrogates_are_not_unicode_and_get_invalid_payload(make_client, field):
+    """JSON can carry "\\ud800"; stored, it would break stricter clients' parsers for good."""
+    ana = await make_client("Ana")
+    await ana.join("lobby")
+    ack = await ana.call("message", {"room": "lobby", "text": "hi", field: "a\ud800b"})
+    assert ack["ok"] is False and ack["error"]["code"] == "invalid_payload"
+    assert "unicode" in ack["error"]["message"].lower()
+
+
 async def test_the_rate_limit_holds_across_connections_of_one_user(start_server, make_client):
     server = start_server(RATE_LIMIT="5")
     ana = await make_client("Ana", url=server.url)

@@ -57,8 +57,11 @@ def is_contract_ack(ack: Any) -> bool:
     return isinstance(error, dict) and error.get("code") in ERROR_CODES and isinstance(error.get("message"), str)
 
 
-@pytest.fixture
-def fuzz_server(start_server: Callable[..., ServerProcess]) -> ServerProcess:
+@pytest.fixture(params=["memory", "redis"])
+def fuzz_server(request: pytest.FixtureRequest, start_server: Callable[..., ServerProcess]) -> ServerProcess:
+    """A server of each store: what reaches Redis must survive encoding there too."""
+    if request.param == "redis":
+        return start_server(RATE_LIMIT="100000", REDIS_URL=request.getfixturevalue("redis_url"))
     return start_server(RATE_LIMIT="100000")
 
 

@@ -28,7 +28,7 @@ async def test_session_issues_a_token_for_the_trimmed_name(server_url):
 
 
 @pytest.mark.parametrize("body", [{"name": ""}, {"name": "   "}, {"name": "x" * 33}, {"name": "a\nb"},
-                                  {"name": "bell\x07"}, {"name": 5}, {}, {"name": None}])
+                                  {"name": "bell\x07"}, {"name": 5}, {}, {"name": None}, {"name": "a\ud800"}])
 async def test_bad_names_are_refused_with_invalid_name(server_url, body):
     status, answer = await post_session(server_url, body)
     assert status == 400
