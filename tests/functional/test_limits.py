@@ -44,7 +44,9 @@ async def test_oversized_websocket_frame_closes_that_connection_only(
             assert await raw.closed_by_server(timeout=20)
         await raw.close()
     # aiohttp stops reading a frame at the limit: 3 x 64 MiB never sat in memory.
-    assert rss_bytes(server) - before < 32 * MiB, (before, rss_bytes(server))
+    grown = rss_bytes(server) - before
+    print(f"3 frames of 64 MiB refused; server RSS grew {grown / MiB:.1f} MiB")
+    assert grown < 32 * MiB
     assert (await bystander.send("lobby", "still here"))["seq"] == 1
     assert server.log().count("closing connection") == 3
 
