@@ -90,7 +90,8 @@ def nginx(tmp_path):
 
 
 async def test_official_client_polls_then_upgrades_through_sticky_nginx(start_server, redis_url, nginx, make_client):
-    a, b = start_server(REDIS_URL=redis_url), start_server(REDIS_URL=redis_url)
+    # as deploy/README.md advises: believe nginx's X-Forwarded-For
+    a, b = (start_server(REDIS_URL=redis_url, TRUSTED_PROXIES="127.0.0.1") for _ in range(2))
     url = nginx("chat-sticky.conf", [a.port, b.port])
     room = "nginx-" + secrets.token_hex(4)
     direct = await make_client("Direct", url=b.url)  # straight on an instance, to see what crosses
