@@ -35,6 +35,8 @@ class Settings:
     max_message_length: int = 4000
     rate_limit: int = 30
     rate_window: float = 10.0
+    typing_rate: float = 1.0  # typing notices per second and connection, after a burst of typing_burst
+    typing_burst: int = 10
     max_connections_per_address: int = 200
     max_rooms_per_connection: int = 100
     max_backlog: int = 1000  # packets waiting for a client that does not read; past it, it is cut off

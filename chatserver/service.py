@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .config import Settings
-from .errors import ChatError, Forbidden, InvalidPayload, InvalidRoom, NotJoined, TooLarge, Unauthorized
+from .errors import ChatError, Forbidden, InvalidPayload, InvalidRoom, NotJoined, RateLimited, TooLarge, Unauthorized
 from .models import MessageDict, Position, User, is_room_id, is_unicode
 from .stores.base import Draft, Page, PrivateRoom, RateLimit, Recovery, Store
+from .throttle import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class Connection:
 
     id: str
     user: User
+    typing_budget: TokenBucket
     rooms: set[str] = field(default_factory=set)
     closed: bool = False
 
@@ -77,7 +79,8 @@ class ChatService:
 
     def connect(self, conn_id: str, user: User) -> None:
         """Register a new connection of `user`."""
-        self._connections[conn_id] = Connection(id=conn_id, user=user)
+        budget = TokenBucket(self._settings.typing_rate, self._settings.typing_burst, self._clock())
+        self._connections[conn_id] = Connection(id=conn_id, user=user, typing_budget=budget)
 
     async def disconnect(self, conn_id: str) -> None:
         """Forget a connection; announce `left` in each room where it was the user's last."""
@@ -168,6 +171,9 @@ class ChatService:
         _check_room(room)
         if room not in conn.rooms:
             raise NotJoined(f"join room {room} before typing in it")
+        wait = conn.typing_budget.take(self._clock())
+        if wait:
+            raise RateLimited(wait, "too many typing notices")
         payload = {"room": room, "user": conn.user.as_dict(), "typing": typing}
         await self._fanout.emit("typing", payload, room, skip=conn.id)
 

@@ -177,6 +177,19 @@ async def test_leave_stops_delivery_and_announces_left(make_client):
     assert refused["error"]["code"] == "not_joined"
 
 
+async def test_a_typing_flood_is_refused_and_mostly_not_broadcast(make_client):
+    ana, ben = await make_client("Ana"), await make_client("Ben")
+    room = "typing-flood"
+    await ana.join(room)
+    await ben.join(room)
+    acks = [await ana.call("typing", {"room": room, "typing": n % 2 == 0}) for n in range(40)]
+    refused = [ack for ack in acks if not ack["ok"]]
+    assert refused and all(ack["error"]["code"] == "rate_limited" and ack["error"]["retry_after"] > 0
+                           for ack in refused)
+    await ben.wait_for("typing", lambda got: len(got) == 40 - len(refused))
+    assert len(refused) >= 40 - 10 - 5  # a burst of 10, then about one a second
+
+
 async def test_sending_or_typing_without_joining_is_not_joined(make_client):
     ana, room = await make_client("Ana"), new_room()
     for event, payload in (("message", {"room": room, "text": "hi"}), ("typing", {"room": room, "typing": True})):

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import pytest
 
 from chatserver.config import Settings
-from chatserver.errors import Forbidden, InvalidPayload, InvalidRoom, NotJoined, TooLarge
+from chatserver.errors import Forbidden, InvalidPayload, InvalidRoom, NotJoined, RateLimited, TooLarge
 from chatserver.models import ROOM_RE, User
 from chatserver.service import ChatService
 from chatserver.stores.memory import MemoryStore
@@ -137,3 +137,21 @@ async def test_private_rooms_are_for_members(service):
 async def test_publish_delivers_without_joining(service, fanout):
     message = await service.publish("news", "hello all", User("system", "System"))
     assert message["seq"] == 1 and fanout.events("message") == [message]
+
+
+async def test_typing_notices_are_throttled_per_connection(store, fanout):
+    now = [1000.0]
+    service = ChatService(store, fanout, Settings(typing_rate=1.0, typing_burst=3), clock=lambda: now[0])
+    service.connect("c-ana", ANA)
+    service.connect("c-ana-2", ANA)
+    await service.join("c-ana", "lobby", None, None)
+    await service.join("c-ana-2", "lobby", None, None)
+    for _ in range(3):
+        await service.typing("c-ana", "lobby", True)
+    with pytest.raises(RateLimited) as refused:
+        await service.typing("c-ana", "lobby", False)
+    assert refused.value.retry_after == pytest.approx(1.0)
+    await service.typing("c-ana-2", "lobby", True)  # another connection has its own budget
+    now[0] += 1.0
+    await service.typing("c-ana", "lobby", False)
+    assert len(fanout.events("typing")) == 5
