@@ -159,7 +159,7 @@ def test_random_raw_frames_close_only_the_sender(fuzz_server: ServerProcess) -> 
 @pytest.mark.parametrize("frame", [
     "42/chat,[]", "42/chat,{", "42/chat,5", "42/chat,[5]", "4x", "49", "zz", "45-/chat,[\"x\",{}]",
     "42/chat," + "[" * 5000, "b@@@", b"\x00\x01", "4" + "[" * 5000, "40/chat,\"x\"", "42/chat,1[]",
-    "4", "4{}", "4null", "4[]",
+    "4", "4{}", "4null", "4[]", "2" + "[" * 950, "3" + "{\"a\":" * 990,
 ])
 async def test_each_malformed_frame_closes_with_one_warning(start_server: Callable[..., ServerProcess],
                                                             frame: str | bytes) -> None:
