@@ -7,24 +7,23 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
 
 from .errors import ChatError, InvalidName, InvalidPayload, NotFound, Unauthorized
 from .keys import metrics_key, service_key, settings_key, store_key, tokens_key
 from .models import (
+    NAME_RULE,
     CreateRoomRequest,
     HistoryQuery,
+    Model,
     PublishRequest,
     User,
     clean_name,
-    describe_errors,
+    parse,
 )
 
 log = logging.getLogger(__name__)
-Model = TypeVar("Model", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SYSTEM_USER = User(id="system", name="System")
 STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
@@ -69,20 +68,14 @@ async def _json_object(request: web.Request) -> dict[str, object]:
     return raw
 
 
-def _validate(model: type[Model], raw: dict[str, object]) -> Model:
-    try:
-        return model.model_validate(raw)
-    except ValidationError as error:
-        raise InvalidPayload(describe_errors(error.errors(include_input=False))) from None
-
-
 async def _body(request: web.Request, model: type[Model]) -> Model:
-    return _validate(model, await _json_object(request))
+    return parse(model, await _json_object(request))
 
 
 def _bearer(request: web.Request) -> str | None:
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-    return credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None
+    credentials = credentials.strip()
+    return credentials if scheme.lower() == "bearer" and credentials else None
 
 
 def _user(request: web.Request) -> User:
@@ -94,7 +87,7 @@ async def create_session(request: web.Request) -> web.Response:
     given = raw.get("name")
     name = clean_name(given) if isinstance(given, str) else None
     if name is None:
-        raise InvalidName("a name is 1 to 32 characters, without control characters")
+        raise InvalidName(f"a name is {NAME_RULE}")
     token, user = request.app[tokens_key].issue(name)
     log.info("session issued user=%s", user.id)
     return web.json_response({"token": token, "user": user.as_dict()})
@@ -117,7 +110,7 @@ async def create_room(request: web.Request) -> web.Response:
 
 async def room_history(request: web.Request) -> web.Response:
     user = _user(request)
-    query = _validate(HistoryQuery, dict(request.query))
+    query = parse(HistoryQuery, dict(request.query))
     page = await request.app[service_key].history(user, request.match_info["room"], query.before_seq, query.limit)
     return web.json_response({"messages": page.messages, "has_more": page.has_more})
 
@@ -134,7 +127,7 @@ async def publish_message(request: web.Request) -> web.Response:
     if body.user is not None:
         name = clean_name(body.user.name)
         if name is None:
-            raise InvalidPayload("user.name is 1 to 32 characters, without control characters")
+            raise InvalidPayload(f"user.name is {NAME_RULE}")
         user = User(id=body.user.id, name=name)
     message = await request.app[service_key].publish(request.match_info["room"], body.text, user)
     return web.json_response(message, status=201)

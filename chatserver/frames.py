@@ -67,7 +67,8 @@ class StrictPacket(socketio.packet.Packet):  # type: ignore[misc]
     """A Socket.IO packet that decodes only what a client may send: connect with an
     auth object, disconnect, an event with a name, or an ack; never binary."""
 
-    # Outgoing packets are JSON: skip the library's recursive scan for bytes on every emit.
+    # Outgoing packets are JSON: skip the recursive scan for bytes when this server builds
+    # one (python-socketio's pub/sub path still scans once per message, with its own class).
     uses_binary_events = False
 
     def decode(self, encoded_packet: Any) -> int:
@@ -76,7 +77,7 @@ class StrictPacket(socketio.packet.Packet):  # type: ignore[misc]
             attachments: int = super().decode(encoded_packet)
         except (ValueError, TypeError, RecursionError) as error:
             raise MalformedPacket(f"undecodable Socket.IO packet ({type(error).__name__})") from None
-        if self.packet_type not in _CLIENT_PACKET_TYPES or attachments:
+        if self.packet_type not in _CLIENT_PACKET_TYPES:  # binary ones, the only ones with attachments
             raise MalformedPacket(f"packet type {self.packet_type!r} is not accepted from clients")
         if self.packet_type == socketio.packet.EVENT and not _is_event(self.data):
             raise MalformedPacket("an event must be a list starting with its name")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, TypedDict, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from .errors import InvalidPayload
 
 ROOM_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 ROOM_RE = re.compile(ROOM_PATTERN)
@@ -52,6 +54,9 @@ class Position:
     epoch: str
 
 
+NAME_RULE = f"1 to {NAME_MAX} characters, without control characters"
+
+
 def clean_name(raw: str) -> str | None:
     """The display name as trimmed, or None when the contract refuses it."""
     name = raw.strip()
@@ -91,13 +96,20 @@ HistoryLimit = Annotated[int, Field(ge=1, le=HISTORY_LIMIT_MAX)]
 InviteToken = Annotated[str, StringConstraints(min_length=1, max_length=INVITE_MAX)]
 
 
-class Payload(BaseModel):
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """Strict values, unknown fields ignored, immutable."""
+
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class Payload(StrictModel):
     room: RoomId
 
 
-class SincePayload(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+class SincePayload(StrictModel):
     seq: SeqNumber
     epoch: Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
@@ -140,22 +152,27 @@ class HistoryQuery(BaseModel):
     limit: HistoryLimit = HISTORY_LIMIT_DEFAULT
 
 
-class CreateRoomRequest(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+class CreateRoomRequest(StrictModel):
     private: bool
     capacity: Annotated[int, Field(ge=2, le=50)] = 2
 
 
-class PublishUser(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+class PublishUser(StrictModel):
     id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     name: str
 
 
-class PublishRequest(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+class PublishRequest(StrictModel):
     text: str
     user: PublishUser | None = None
+
+
+def parse(model: type[Model], raw: object) -> Model:
+    """`raw` validated as `model`, or `InvalidPayload` naming the first bad field."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        raise InvalidPayload(describe_errors(error.errors(include_input=False))) from None
 
 
 def describe_errors(errors: list[Any]) -> str:

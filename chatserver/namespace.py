@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from .auth import TokenIssuer
 from .errors import ChatError, Internal, InvalidPayload, Unauthorized
@@ -21,7 +21,7 @@ from .models import (
     MessagePayload,
     Position,
     TypingPayload,
-    describe_errors,
+    parse,
 )
 from .service import ChatService
 
@@ -90,11 +90,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             if len(args) != 1 or not isinstance(args[0], dict):
                 raise InvalidPayload("the payload must be one JSON object")
             model, handler = self._events[name]
-            try:
-                payload = model.model_validate(args[0])
-            except ValidationError as error:
-                raise InvalidPayload(describe_errors(error.errors(include_input=False))) from None
-            return await handler(sid, payload)
+            return await handler(sid, parse(model, args[0]))
         except ChatError as error:
             return self._failure(error)
         except Exception:

@@ -153,10 +153,7 @@ class ChatService:
 
     async def send(self, conn_id: str, room: str, text: str, client_id: str | None) -> MessageDict:
         """Store a message from a joined connection, then deliver it to the room."""
-        conn = self._connection(conn_id)
-        _check_room(room)
-        if room not in conn.rooms:
-            raise NotJoined(f"join room {room} before sending to it")
+        conn = self._joined_connection(conn_id, room, "sending to")
         rate = RateLimit(key=conn.user.id, limit=self._settings.rate_limit, window=self._settings.rate_window)
         return await self._append(room, conn.user, text, client_id, rate)
 
@@ -167,10 +164,7 @@ class ChatService:
 
     async def typing(self, conn_id: str, room: str, typing: bool) -> None:
         """Tell the room's other connections that the user is (not) typing."""
-        conn = self._connection(conn_id)
-        _check_room(room)
-        if room not in conn.rooms:
-            raise NotJoined(f"join room {room} before typing in it")
+        conn = self._joined_connection(conn_id, room, "typing in")
         wait = conn.typing_budget.take(self._clock())
         if wait:
             raise RateLimited(wait, "too many typing notices")
@@ -267,6 +261,14 @@ class ChatService:
             for room in list(conn.rooms):
                 if await self._store.add_presence(room, conn.user, conn.id):
                     await self._announce(room, conn.user, "joined", skip=conn.id)
+
+    def _joined_connection(self, conn_id: str, room: str, doing: str) -> Connection:
+        """The connection, if it has joined `room` (a joined room's id was checked at join)."""
+        conn = self._connection(conn_id)
+        if room not in conn.rooms:
+            _check_room(room)
+            raise NotJoined(f"join room {room} before {doing} it")
+        return conn
 
     async def _announce(self, room: str, user: User, status: str, skip: str | None = None) -> None:
         payload = {"room": room, "user": user.as_dict(), "status": status}

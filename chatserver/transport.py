@@ -44,10 +44,6 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         try:
-            # Engine.IO hands over JSON it could parse as such ("4{}" gives a dict); the
-            # library would take an empty or non-text message for an event without a name.
-            if not isinstance(data, str) or not data:
-                raise MalformedPacket("message is not a Socket.IO packet")
             await super()._handle_eio_message(eio_sid, data)
         except MalformedPacket as error:
             await self.eio.close_connection(eio_sid, f"malformed packet: {error}")
@@ -106,8 +102,12 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         socket = self.sockets.get(sid)
         if socket is None or socket.closing or socket.closed:
             return
-        log.warning("closing connection sid=%s address=%s: %s", sid, self._addresses.get(sid), reason)
+        self.log_closing(sid, reason)
         await self._close(socket, abort=abort)
+
+    def log_closing(self, sid: str, reason: str) -> None:
+        """The one warning line for a connection the server closes on the client's account."""
+        log.warning("closing connection sid=%s address=%s: %s", sid, self._addresses.get(sid), reason)
 
     async def close_all(self) -> int:
         """Close every connection (clients reconnect elsewhere); the number closed."""
@@ -146,17 +146,15 @@ class CheckedWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
     """Engine.IO's aiohttp WebSocket that refuses frames no client could have sent."""
 
     async def __call__(self, environ: dict[str, Any]) -> web.StreamResponse:
-        self.environ = environ
-        self._sock = web.WebSocketResponse(max_msg_size=self.server.max_http_buffer_size)
-        await self._sock.prepare(environ["aiohttp.request"])
+        self.environ = environ  # `abort` needs it before the library sets it
         sid = self.handler.__self__.sid
         open_websockets: dict[str, CheckedWebSocket] = self.server._websockets
         open_websockets[sid] = self
         try:
-            await self.handler(self)
+            response: web.StreamResponse = await super().__call__(environ)
+            return response
         finally:
             open_websockets.pop(sid, None)
-        return self._sock
 
     async def wait(self) -> str | bytes:
         """The next frame; `OSError` (which Engine.IO takes as the end) if there is none
@@ -180,8 +178,7 @@ class CheckedWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
             transport.abort()
 
     def _refuse(self, reason: str) -> None:
-        sid = self.handler.__self__.sid
-        log.warning("closing connection sid=%s address=%s: %s", sid, _address(self.environ["aiohttp.request"]), reason)
+        self.server.log_closing(self.handler.__self__.sid, reason)
         raise OSError(reason)
 
 

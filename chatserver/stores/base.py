@@ -23,6 +23,11 @@ class Draft:
     ts: int
     client_id: str | None
 
+    def as_message(self, seq: int) -> MessageDict:
+        """The message as stored and delivered, at position `seq`."""
+        return {"id": self.id, "room": self.room, "seq": seq, "user": self.user,
+                "text": self.text, "ts": self.ts, "client_id": self.client_id}
+
 
 @dataclass(frozen=True, slots=True)
 class RateLimit:

@@ -70,10 +70,7 @@ class MemoryStore:
             self._take_rate_token(rate, now)
         log = self._log(draft.room)
         log.last_seq += 1
-        message: MessageDict = {
-            "id": draft.id, "room": draft.room, "seq": log.last_seq, "user": draft.user,
-            "text": draft.text, "ts": draft.ts, "client_id": draft.client_id,
-        }
+        message = draft.as_message(log.last_seq)
         log.messages.append(message)
         while len(log.messages) > history_size:
             log.messages.popleft()
@@ -112,7 +109,7 @@ class MemoryStore:
             oldest_kept = log.messages[0]["seq"] if log.messages else log.last_seq + 1
             if since.seq + 1 >= oldest_kept:
                 return Recovery(log.epoch, log.last_seq, log.after(since.seq), recovered=True)
-        recent = list(log.messages)[-latest:] if latest else []
+        recent = log.after(log.last_seq - latest) if latest else []
         return Recovery(log.epoch, log.last_seq, recent, recovered=False)
 
     async def history(self, room: str, before_seq: int | None, limit: int) -> Page:

@@ -23,7 +23,7 @@ from .memory import new_epoch
 
 log = logging.getLogger(__name__)
 
-STORED, DUPLICATE, LIMITED = 0, 1, 2
+DUPLICATE, LIMITED = 1, 2  # the append script's outcomes besides 0, stored
 COMMAND_TIMEOUT = 2.0  # seconds; a request that needs Redis fails within a few seconds
 
 
@@ -68,17 +68,20 @@ class RedisStore:
     def _room_keys(self, room: str) -> list[str]:
         return [f"{self._p}room:{room}:meta", f"{self._p}room:{room}:log"]
 
+    def _private_keys(self, room: str) -> list[str]:
+        """A private room's settings hash and its members set."""
+        return [f"{self._p}private:{room}", f"{self._p}private:{room}:members"]
+
     def _presence_keys(self, room: str, user_id: str) -> list[str]:
         return [f"{self._p}presence:{room}:users", f"{self._p}presence:{room}:conns:{user_id}",
                 f"{self._p}instance:{self._instance}:presence", f"{self._p}rooms:online",
-                f"{self._p}private:{room}"]
+                self._private_keys(room)[0]]
 
     # --- messages -----------------------------------------------------------
 
     async def append(self, draft: Draft, *, history_size: int, dedupe_ttl: float,
                      rate: RateLimit | None) -> Appended:
-        message: MessageDict = {"id": draft.id, "room": draft.room, "seq": 0, "user": draft.user,
-                                "text": draft.text, "ts": draft.ts, "client_id": draft.client_id}
+        message = draft.as_message(0)
         # stored as JSON without `seq`; the script writes the `seq` it allocates in front
         body = json.dumps({key: value for key, value in message.items() if key != "seq"}, separators=(",", ":"))
         dedupe = (f"{self._p}dedupe:{draft.room}:" + json.dumps([draft.user["id"], draft.client_id])
@@ -156,15 +159,17 @@ class RedisStore:
 
     async def create_private_room(self, room: PrivateRoom) -> None:
         async with self._available(), self._redis.pipeline(transaction=True) as tx:
-            tx.hset(f"{self._p}private:{room.room}", mapping={"invite": room.invite, "capacity": room.capacity})
-            tx.sadd(f"{self._p}private:{room.room}:members", *room.members)
+            meta_key, members_key = self._private_keys(room.room)
+            tx.hset(meta_key, mapping={"invite": room.invite, "capacity": room.capacity})
+            tx.sadd(members_key, *room.members)
             tx.set(f"{self._p}invite:{room.invite}", room.room)
             await tx.execute()
 
     async def private_room(self, room: str) -> PrivateRoom | None:
         async with self._available(), self._redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(f"{self._p}private:{room}")
-            pipe.smembers(f"{self._p}private:{room}:members")
+            meta_key, members_key = self._private_keys(room)
+            pipe.hgetall(meta_key)
+            pipe.smembers(members_key)
             fields, members = await pipe.execute()
         if not fields:
             return None
@@ -178,8 +183,7 @@ class RedisStore:
 
     async def admit(self, room: str, user_id: str, invite: str) -> bool:
         async with self._available():
-            return bool(await self._admit(keys=[f"{self._p}private:{room}", f"{self._p}private:{room}:members"],
-                                          args=[user_id, invite]))
+            return bool(await self._admit(keys=self._private_keys(room), args=[user_id, invite]))
 
     # --- lifecycle ----------------------------------------------------------
 
