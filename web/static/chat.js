@@ -2,7 +2,7 @@
 // reconnect, catching up from the last seq seen), show messages, members and
 // who is typing, and send with an outbox that survives disconnections.
 
-import { askForName, clearSession, ensureSession } from "./session.js";
+import { ensureSession, renewSession, showText } from "./session.js";
 import { MessageList } from "./messages.js";
 import { MemberList } from "./members.js";
 import { Outbox } from "./outbox.js";
@@ -24,7 +24,6 @@ const identity = { user: null, token: null };
 const state = {
   epoch: null, // of the room's history; seq numbers only compare within one epoch
   joined: false, // this connection has an ok join ack
-  everJoined: false,
   olderExhausted: false, // a history page said has_more: false
   connection: 0, // counts connects, so that a late join ack of an old connection is ignored
   liveDuringJoin: null, // message events that arrive between join and its ack
@@ -46,18 +45,20 @@ function setStatus(text) {
   status.className = `status ${text.replace("…", "")}`;
 }
 
+/** Not connected: `active` means the client reconnects by itself; otherwise the server sent us away. */
+function setLostStatus() {
+  setStatus(socket.active ? "reconnecting…" : "offline");
+}
+
 /** Show an error; a transient one is cleared by the next success. */
 function showError(message, transient = false) {
-  const element = $("error");
-  element.textContent = message;
-  element.hidden = false;
+  showText($("error"), message);
   state.stickyError = !transient;
 }
 
 function clearError({ sticky = false } = {}) {
   if (state.stickyError && !sticky) return;
-  $("error").hidden = true;
-  $("error").textContent = "";
+  showText($("error"), "");
   state.stickyError = false;
 }
 
@@ -88,16 +89,26 @@ function joinPayload() {
   return payload;
 }
 
+/** Whether `connection` (a value of state.connection) is still the live one. */
+function isCurrent(connection) {
+  return connection === state.connection && socket.connected;
+}
+
+/** Join again after `delay` ms, unless a reconnect or disconnect superseded `connection` by then. */
+function rejoinLater(connection, delay) {
+  setTimeout(() => isCurrent(connection) && join(), delay);
+}
+
 async function join() {
   const connection = state.connection;
   state.liveDuringJoin = [];
   const [err, ack] = await request("join", joinPayload());
-  if (connection !== state.connection || !socket.connected) return; // superseded by a reconnect
+  if (!isCurrent(connection)) return; // superseded by a reconnect
   const live = state.liveDuringJoin;
   state.liveDuringJoin = null;
   if (err) {
     // No answer: the connection is probably half dead; try again while it lasts.
-    setTimeout(() => connection === state.connection && socket.connected && join(), JOIN_RETRY_MS);
+    rejoinLater(connection, JOIN_RETRY_MS);
     return;
   }
   if (!ack.ok) return joinRefused(ack.error || { code: "internal" }, connection);
@@ -115,7 +126,6 @@ function joined(ack, live) {
   }
   state.epoch = ack.epoch;
   state.joined = true;
-  state.everJoined = true;
   state.joinInvite = null;
   members.replace(ack.members);
   clearError({ sticky: true });
@@ -125,10 +135,11 @@ function joined(ack, live) {
 }
 
 function joinRefused(error, connection) {
-  showError(joinErrorText(error), error.code === "internal" || error.code === "rate_limited");
-  if (error.code === "internal" || error.code === "rate_limited") {
+  const retryable = error.code === "internal" || error.code === "rate_limited";
+  showError(joinErrorText(error), retryable);
+  if (retryable) {
     const delay = error.code === "rate_limited" ? (Number(error.retry_after) || 1) * 1000 : JOIN_RETRY_MS;
-    setTimeout(() => connection === state.connection && socket.connected && join(), delay);
+    rejoinLater(connection, delay);
     return;
   }
   // forbidden, invalid_room, invalid_payload: nothing here can fix it.
@@ -181,8 +192,7 @@ function onDisconnect() {
   outbox.setReady(false);
   typingNotifier.reset();
   typingDisplay.clear();
-  // active: the client reconnects by itself; otherwise the server sent us away.
-  setStatus(socket.active ? "reconnecting…" : "offline");
+  setLostStatus();
 }
 
 async function onConnectError(err) {
@@ -190,14 +200,13 @@ async function onConnectError(err) {
     // The token expired or the server's key changed: a new name gets a new token.
     setStatus("offline");
     showError("Your session has expired: choose a name to continue.", true);
-    clearSession();
-    await signIn(await askForName());
+    signIn(await renewSession());
     clearError();
     socket.auth = { token: identity.token };
     socket.connect();
     return;
   }
-  setStatus(socket.active ? "reconnecting…" : "offline");
+  setLostStatus();
 }
 
 // ---- composer, typing, history ---------------------------------------------
@@ -285,7 +294,7 @@ async function copyInvite() {
 
 // ---- start --------------------------------------------------------------------
 
-async function signIn(session) {
+function signIn(session) {
   identity.user = session.user;
   identity.token = session.token;
   members.render();
@@ -307,8 +316,8 @@ async function main() {
   $("composer").addEventListener("submit", onSubmit);
   $("text").addEventListener("input", (event) => typingNotifier.input(event.target.value.trim() !== ""));
   $("load-older").addEventListener("click", loadOlder);
-  setStatus("connecting…");
-  await signIn(await ensureSession());
+  // The page starts with the status "connecting…" (see chat.html).
+  signIn(await ensureSession());
   connect();
 }
 

@@ -1,7 +1,9 @@
 // Home page: choose a name, go to a public room, create a private one,
 // and see which public rooms are active.
 
-import { api, askForName, clearSession, ensureSession, loadSession, showIdentity } from "./session.js";
+import {
+  api, apiErrorMessage, askForName, ensureSession, loadSession, renewSession, showIdentity, showText,
+} from "./session.js";
 
 const ROOM_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const ROOMS_REFRESH_MS = 10000;
@@ -14,15 +16,17 @@ function showCurrentName(session) {
 }
 
 async function changeName() {
-  clearSession();
+  const asking = renewSession();
   showCurrentName(null);
-  showCurrentName(await askForName());
+  showCurrentName(await asking);
 }
 
 function showError(id, message) {
-  const element = document.getElementById(id);
-  element.textContent = message;
-  element.hidden = !message;
+  showText(document.getElementById(id), message);
+}
+
+function createRoom(token) {
+  return api("/api/rooms", { method: "POST", body: { private: true }, token });
 }
 
 function goToRoom(event) {
@@ -44,17 +48,15 @@ async function createPrivateRoom() {
   try {
     let session = await ensureSession();
     showCurrentName(session);
-    let answer = await api("/api/rooms", { method: "POST", body: { private: true }, token: session.token });
+    let answer = await createRoom(session.token);
     if (answer.status === 401) {
       // The stored token expired or the server's key changed: get a new one and retry once.
-      clearSession();
-      session = await askForName();
+      session = await renewSession();
       showCurrentName(session);
-      answer = await api("/api/rooms", { method: "POST", body: { private: true }, token: session.token });
+      answer = await createRoom(session.token);
     }
     if (answer.status !== 201 || !answer.data || !answer.data.invite) {
-      const error = answer.data && answer.data.error;
-      showError("create-error", error ? error.message : `Could not create the room (${answer.status}).`);
+      showError("create-error", apiErrorMessage(answer.data, `Could not create the room (${answer.status}).`));
       return;
     }
     // The invite page lets the creator in and shows the link to pass on.

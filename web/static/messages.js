@@ -34,12 +34,7 @@ export class MessageList {
   merge(messages) {
     const stick = this.isScrolledToBottom();
     const anchor = this.scrollAnchor();
-    let added = 0;
-    for (const message of messages) {
-      if (!Number.isInteger(message.seq) || this.bySeq.has(message.seq)) continue;
-      this.insert(message);
-      added += 1;
-    }
+    const added = this.insertNew(messages);
     if (added) this.restoreScroll(stick, anchor);
     return added;
   }
@@ -49,7 +44,7 @@ export class MessageList {
     for (const item of this.bySeq.values()) item.remove();
     this.bySeq.clear();
     this.seqs = [];
-    this.merge(messages);
+    this.insertNew(messages);
     this.scrollToBottom();
   }
 
@@ -76,6 +71,17 @@ export class MessageList {
     this.pending.delete(clientId);
   }
 
+  /** Insert the messages with a seq not shown yet, leaving the scroll alone; returns how many. */
+  insertNew(messages) {
+    let added = 0;
+    for (const message of messages) {
+      if (!Number.isInteger(message.seq) || this.bySeq.has(message.seq)) continue;
+      this.insert(message);
+      added += 1;
+    }
+    return added;
+  }
+
   insert(message) {
     const item = renderMessage(message);
     if (message.user && message.user.id === this.identity.user.id) item.classList.add("mine");
@@ -90,29 +96,25 @@ export class MessageList {
   }
 
   // Scrolling: follow new messages only when the reader is at the bottom, and
-  // keep the view still when older messages are put above it.
-  scroller() {
-    return this.element; // the <ol> is the scrolling box (see style.css)
-  }
-
+  // keep the view still when older messages are put above it. The <ol> itself
+  // is the scrolling box (see style.css).
   isScrolledToBottom() {
-    const box = this.scroller();
+    const box = this.element;
     return box.scrollHeight - box.scrollTop - box.clientHeight < 40;
   }
 
   scrollAnchor() {
-    const box = this.scroller();
+    const box = this.element;
     return box.scrollHeight - box.scrollTop;
   }
 
   restoreScroll(stick, anchor) {
-    const box = this.scroller();
+    const box = this.element;
     box.scrollTop = stick ? box.scrollHeight : box.scrollHeight - anchor;
   }
 
   scrollToBottom() {
-    const box = this.scroller();
-    box.scrollTop = box.scrollHeight;
+    this.element.scrollTop = this.element.scrollHeight;
   }
 }
 

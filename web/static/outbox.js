@@ -36,11 +36,6 @@ export class Outbox {
     this.entries.set(entry.clientId, entry);
     this.list.addPending(entry.clientId, user, text);
     this.send(entry);
-    return entry;
-  }
-
-  get size() {
-    return this.entries.size;
   }
 
   /** Joined (true) or not (false); on true, everything waiting is sent. */
@@ -58,12 +53,9 @@ export class Outbox {
   /** A `message` event or ack carried this message: if it is one of ours, it is done. */
   confirm(message) {
     const entry = message && this.entries.get(message.client_id);
-    if (!entry) return false;
-    clearTimeout(entry.timer);
-    this.entries.delete(entry.clientId);
-    this.list.removePending(entry.clientId);
+    if (!entry) return;
+    this.drop(entry);
     this.onConfirmed();
-    return true;
   }
 
   async send(entry) {
@@ -90,9 +82,7 @@ export class Outbox {
 
   refused(entry, error) {
     if (FINAL_ERRORS.has(error.code)) {
-      clearTimeout(entry.timer);
-      this.entries.delete(entry.clientId);
-      this.list.removePending(entry.clientId);
+      this.drop(entry);
       this.onRejected(entry, error);
     } else if (error.code === "rate_limited") {
       const seconds = Math.max(1, Math.ceil(Number(error.retry_after) || 1));
@@ -105,6 +95,13 @@ export class Outbox {
       this.onError(error.message || "The message could not be sent; retrying.", true);
       this.retryLater(entry, backoff(entry.attempts));
     }
+  }
+
+  /** Done with `entry` (confirmed or finally refused): stop its retry and its pending line. */
+  drop(entry) {
+    clearTimeout(entry.timer);
+    this.entries.delete(entry.clientId);
+    this.list.removePending(entry.clientId);
   }
 
   retryLater(entry, delayMs) {

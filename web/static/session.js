@@ -51,6 +51,17 @@ export async function api(path, { method = "GET", body, token } = {}) {
   return { status: response.status, data };
 }
 
+/** The message of an API error body (`{error: {code, message}}`), else `fallback`. */
+export function apiErrorMessage(data, fallback) {
+  return data && data.error ? data.error.message : fallback;
+}
+
+/** Show `message` in `element`, or hide it when the message is empty. */
+export function showText(element, message) {
+  element.textContent = message;
+  element.hidden = !message;
+}
+
 /**
  * Only the obvious is checked here; the server owns the rule (length,
  * control characters) and its invalid_name message is shown as it comes.
@@ -62,8 +73,7 @@ function nameProblem(raw) {
 async function createSession(name) {
   const { status, data } = await api("/api/session", { method: "POST", body: { name } });
   if (status === 200 && data && data.token) return data;
-  const message = data && data.error ? data.error.message : `The server answered ${status}.`;
-  throw new Error(message);
+  throw new Error(apiErrorMessage(data, `The server answered ${status}.`));
 }
 
 /**
@@ -81,6 +91,12 @@ export function askForName() {
   return pendingAsk;
 }
 
+/** Forget the stored session (expired token, or a new name) and ask for a name again. */
+export function renewSession() {
+  clearSession();
+  return askForName();
+}
+
 function runNameForm() {
   const section = document.getElementById("identity");
   const form = document.getElementById("name-form");
@@ -93,7 +109,7 @@ function runNameForm() {
     async function onSubmit(event) {
       event.preventDefault();
       const problem = nameProblem(input.value);
-      if (problem) return showFormError(error, problem);
+      if (problem) return showText(error, problem);
       form.querySelector("button").disabled = true;
       try {
         const session = await createSession(input.value.trim());
@@ -103,18 +119,13 @@ function runNameForm() {
         section.hidden = true;
         resolve(session);
       } catch (err) {
-        showFormError(error, err.message || "Could not reach the server.");
+        showText(error, err.message || "Could not reach the server.");
       } finally {
         form.querySelector("button").disabled = false;
       }
     }
     form.addEventListener("submit", onSubmit);
   });
-}
-
-function showFormError(element, message) {
-  element.textContent = message;
-  element.hidden = false;
 }
 
 /** The stored session, or a new one after asking the user for a name. */

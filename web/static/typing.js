@@ -58,13 +58,12 @@ export class TypingDisplay {
     this.render();
   }
 
-  /** Stop showing a user (they sent a message, left, or expired). */
+  /** Stop showing a user (they sent a message, left, or expired); nothing to do if not shown. */
   forget(userId, render = true) {
     const entry = this.users.get(userId);
-    if (entry) {
-      clearTimeout(entry.timer);
-      this.users.delete(userId);
-    }
+    if (!entry) return;
+    clearTimeout(entry.timer);
+    this.users.delete(userId);
     if (render) this.render();
   }
 
