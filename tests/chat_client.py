@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,11 @@ import aiohttp
 import socketio
 
 NAMESPACE = "/chat"
+
+
+def new_room(prefix: str = "room") -> str:
+    """A room id no other test uses: `prefix-` and 12 random hex digits."""
+    return f"{prefix}-{secrets.token_hex(6)}"
 
 
 async def new_session(base_url: str, name: str) -> dict[str, Any]:
@@ -32,6 +38,11 @@ class ChatClient:
         self._changed = asyncio.Event()
         for event in self.received:
             self.sio.on(event, self._recorder(event), namespace=NAMESPACE)
+
+    @property
+    def session(self) -> dict[str, Any]:
+        """This user's `{"token", "user"}`, to open another connection as the same user."""
+        return {"token": self.token, "user": self.user}
 
     def _recorder(self, event: str) -> Callable[[Any], Any]:
         async def record(payload: Any) -> None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -20,6 +22,8 @@ from tests.chat_client import ChatClient, new_session
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
 API_KEY = "test-api-key-0123456789"
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -41,6 +45,22 @@ def wait_until(ready: Callable[[], bool], seconds: float, failure: Callable[[], 
     raise RuntimeError(failure())
 
 
+async def eventually(probe: Callable[[], T | Awaitable[T]], done: Callable[[T], bool], seconds: float, *,
+                     interval: float = 0.05, what: str = "the condition") -> T:
+    """Call `probe` (sync or async) until `done(value)` holds and return that value; after
+    `seconds`, fail with the last value seen. Exceptions from `probe` are not retried."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = probe()
+        if inspect.isawaitable(value):
+            value = await value
+        if done(value):
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} did not hold within {seconds} s; last seen: {value!r}")
+        await asyncio.sleep(interval)
+
+
 @dataclass
 class ServerProcess:
     """`python -m chatserver` running on a loopback port; its log goes to `log_path`."""
@@ -59,13 +79,14 @@ class ServerProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "chatserver", "--host", "127.0.0.1", "--port", str(self.port)],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._healthy, 15, lambda: f"server did not become healthy:\n{self.log()}")
+        wait_until(self.healthy, 15, lambda: f"server did not become healthy:\n{self.log()}")
         return self
 
-    def _healthy(self) -> bool:
+    def healthy(self) -> bool:
+        """Whether /healthz answers 200; raises if the process has exited."""
         assert self.proc is not None
         if self.proc.poll() is not None:
-            raise RuntimeError(f"server exited at start:\n{self.log()}")
+            raise RuntimeError(f"server exited (code {self.proc.returncode}):\n{self.log()}")
         with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as resp:
             return bool(resp.status == 200)
 
@@ -108,6 +129,9 @@ class RedisProcess:
         return self
 
     def _answers_ping(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited at start (code {self.proc.returncode}) on port {self.port}")
         with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
             sock.sendall(b"PING\r\n")
             return sock.recv(16).startswith(b"+PONG")

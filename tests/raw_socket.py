@@ -10,7 +10,15 @@ from typing import Any
 
 import aiohttp
 
-NAMESPACE = "/chat"
+from tests.chat_client import NAMESPACE
+
+
+async def polling_sid(http: aiohttp.ClientSession, base_url: str) -> str:
+    """Open an Engine.IO session over HTTP long-polling and return its sid."""
+    async with http.get(base_url + "/socket.io/?EIO=4&transport=polling") as response:
+        body = await response.text()
+        assert response.status == 200 and body.startswith("0"), (response.status, body)
+    return str(json.loads(body[1:])["sid"])
 
 
 class RawSocket:

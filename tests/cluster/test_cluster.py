@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import signal
 import time
 
 import aiohttp
 import pytest
 
-from tests.chat_client import ChatClient
-from tests.conftest import RedisProcess
-
-
-def new_room() -> str:
-    return "cluster-" + secrets.token_hex(6)
+from tests.chat_client import ChatClient, new_room
+from tests.conftest import RedisProcess, eventually
 
 
 @pytest.fixture
@@ -28,7 +23,7 @@ async def test_events_cross_instances(cluster, make_client):
     a, b, c = cluster
     ana = await make_client("Ana", url=a.url)
     ben = await make_client("Ben", url=b.url)
-    room = new_room()
+    room = new_room("cluster")
     await ana.join(room)
     ack = await ben.join(room)
     assert [u["name"] for u in ack["members"]] == ["Ana", "Ben"]
@@ -62,7 +57,7 @@ async def test_private_rooms_are_shared(cluster, make_client):
 
 
 async def test_concurrent_sends_on_all_instances_get_gapless_seq(cluster, make_client):
-    room = new_room()
+    room = new_room("cluster")
     clients = [await make_client(f"U{n}", url=server.url) for n, server in enumerate(cluster * 2)]
     for client in clients:
         await client.join(room)
@@ -77,9 +72,9 @@ async def test_concurrent_sends_on_all_instances_get_gapless_seq(cluster, make_c
 async def test_a_client_id_retried_through_another_instance_is_stored_once(cluster, make_client):
     a, b, _ = cluster
     ana_a = await make_client("Ana", url=a.url)
-    ana_b = await make_client(url=b.url, session={"token": ana_a.token, "user": ana_a.user})
+    ana_b = await make_client(url=b.url, session=ana_a.session)
     watcher = await make_client("Watcher", url=b.url)
-    room = new_room()
+    room = new_room("cluster")
     for client in (ana_a, ana_b, watcher):
         await client.join(room)
     first = await ana_a.send(room, "only once", client_id="mobile-retry-1")
@@ -124,7 +119,7 @@ class Participant:
 
 async def test_an_instance_killed_mid_conversation_loses_nothing(cluster, make_client):
     a, b, c = cluster
-    room = new_room()
+    room = new_room("cluster")
     ana = Participant(await make_client("Ana", url=a.url))
     ben = Participant(await make_client("Ben", url=b.url))
     cara = Participant(await make_client("Cara", url=c.url))
@@ -155,11 +150,10 @@ async def test_an_instance_killed_mid_conversation_loses_nothing(cluster, make_c
     b.proc.send_signal(signal.SIGKILL)
     b.proc.wait()
     # Ben's app notices the lost connection and reconnects through the balancer to another instance
-    deadline = time.monotonic() + 10
-    while ben.client.sio.connected and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    await eventually(lambda: ben.client.sio.connected, lambda connected: not connected, 10,
+                     what="Ben's client noticing its instance died")
     old = ben.client
-    ben.client = await make_client(url=a.url, session={"token": old.token, "user": old.user})
+    ben.client = await make_client(url=a.url, session=old.session)
     ben.client.received["message"] = list(old.received["message"])
     await ben.join(room)
     await asyncio.gather(*talkers)
@@ -172,14 +166,15 @@ async def test_an_instance_killed_mid_conversation_loses_nothing(cluster, make_c
         assert sorted(seen) == list(range(1, 121)), person.client.user["name"]
         assert {m["text"]: s for s, m in seen.items()} == acked
 
-    deadline = time.monotonic() + 40  # heartbeat 5 s, expiry 20 s, reaped on the next beat
-    while time.monotonic() < deadline:
-        names = [u["name"] for u in (await ana.client.call("members", {"room": room}))["members"]]
-        if "Dave" not in names:
-            break
-        await asyncio.sleep(1)
+    # heartbeat 5 s, expiry 20 s, reaped on the next beat
+    names = await eventually(lambda: member_names(ana.client, room), lambda names: "Dave" not in names, 40,
+                             interval=1, what="Dave reaped from the members")
     assert names == ["Ana", "Ben", "Cara"]
     await ana.client.wait_for("presence", lambda p: {"room": room, "user": dave.user, "status": "left"} in p)
+
+
+async def member_names(client: ChatClient, room: str) -> list[str]:
+    return [u["name"] for u in (await client.call("members", {"room": room}))["members"]]
 
 
 async def readyz(url: str) -> int:
@@ -188,10 +183,8 @@ async def readyz(url: str) -> int:
 
 
 async def wait_ready(url: str, status: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while await readyz(url) != status:
-        assert time.monotonic() < deadline, f"/readyz never answered {status}"
-        await asyncio.sleep(0.2)
+    await eventually(lambda: readyz(url), lambda got: got == status, timeout, interval=0.2,
+                     what=f"/readyz of {url} answering {status}")
 
 
 async def test_redis_going_away_and_coming_back(start_server, make_client):
@@ -200,7 +193,7 @@ async def test_redis_going_away_and_coming_back(start_server, make_client):
         a = start_server(REDIS_URL=redis.url)
         b = start_server(REDIS_URL=redis.url)
         ana, ben = await make_client("Ana", url=a.url), await make_client("Ben", url=b.url)
-        room = new_room()
+        room = new_room("cluster")
         await ana.join(room)
         await ben.join(room)
         await ana.send(room, "before the outage")
@@ -218,15 +211,17 @@ async def test_redis_going_away_and_coming_back(start_server, make_client):
         redis.start()  # same port, empty: a new epoch begins
         await wait_ready(a.url, 200)
         await wait_ready(b.url, 200)
-        deadline = time.monotonic() + 30  # the pub/sub listener resubscribes with backoff
-        while not any(m["text"].startswith("after") for m in ben.received["message"]):
-            assert time.monotonic() < deadline, ben.received["message"]
+
+        async def send_then_look() -> list[dict]:
             await ana.send(room, f"after the outage {time.monotonic()}")
-            await asyncio.sleep(0.5)
-        deadline = time.monotonic() + 10  # each instance records its presence again on its next heartbeat
-        while (names := [u["name"] for u in (await ben.call("members", {"room": room}))["members"]]) != ["Ana", "Ben"]:
-            assert time.monotonic() < deadline, names
-            await asyncio.sleep(0.5)
+            return ben.received["message"]
+
+        # the pub/sub listener resubscribes with backoff
+        await eventually(send_then_look, lambda got: any(m["text"].startswith("after") for m in got), 30,
+                         interval=0.5, what="Ben hearing Ana again after the outage")
+        # each instance records its presence again on its next heartbeat
+        await eventually(lambda: member_names(ben, room), lambda names: names == ["Ana", "Ben"], 10,
+                         interval=0.5, what="both users back in the members")
     finally:
         redis.stop()
 
@@ -234,8 +229,8 @@ async def test_redis_going_away_and_coming_back(start_server, make_client):
 async def test_the_rate_limit_holds_across_instances(start_server, redis_url, make_client):
     a, b = (start_server(REDIS_URL=redis_url, RATE_LIMIT="4") for _ in range(2))
     ana_a = await make_client("Ana", url=a.url)
-    ana_b = await make_client(url=b.url, session={"token": ana_a.token, "user": ana_a.user})
-    room = new_room()
+    ana_b = await make_client(url=b.url, session=ana_a.session)
+    room = new_room("cluster")
     await ana_a.join(room)
     await ana_b.join(room)
     for n in range(2):

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import shutil
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.chat_client import new_session
-from tests.conftest import ROOT, free_port
+from tests.chat_client import new_room, new_session
+from tests.conftest import ROOT, free_port, wait_until
 
 DEPLOY = ROOT / "deploy"
 pytestmark = pytest.mark.skipif(shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(),
@@ -47,15 +45,22 @@ http {{
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     proc = subprocess.Popen([nginx, "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return proc, port
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"nginx did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
+
+    def stderr() -> str:
+        return proc.stderr.read().decode() if proc.stderr else ""
+
+    def answers() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"nginx exited at start (code {proc.returncode}): {stderr()}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+            return True
+
+    def failure() -> str:
+        proc.kill()  # before reading stderr, which ends only when nginx does
+        return f"nginx did not start: {stderr()}"
+
+    wait_until(answers, 10, failure)
+    return proc, port
 
 
 async def official_client(url: str, token: str, room: str, text: str, expect: int, mode: str = "") -> dict:
@@ -93,7 +98,7 @@ async def test_official_client_polls_then_upgrades_through_sticky_nginx(start_se
     # as deploy/README.md advises: believe nginx's X-Forwarded-For
     a, b = (start_server(REDIS_URL=redis_url, TRUSTED_PROXIES="127.0.0.1") for _ in range(2))
     url = nginx("chat-sticky.conf", [a.port, b.port])
-    room = "nginx-" + secrets.token_hex(4)
+    room = new_room("nginx")
     direct = await make_client("Direct", url=b.url)  # straight on an instance, to see what crosses
     await direct.join(room)
     result = await official_client(url, direct.token, room, "via nginx", 1)
@@ -107,7 +112,7 @@ async def test_websocket_only_needs_no_stickiness(start_server, redis_url, nginx
     a = start_server(REDIS_URL=redis_url, TRANSPORTS="websocket")
     b = start_server(REDIS_URL=redis_url, TRANSPORTS="websocket")
     url = nginx("chat-websocket-only.conf", [a.port, b.port])
-    room = "nginx-ws-" + secrets.token_hex(4)
+    room = new_room("nginx-ws")
     # sessions straight from an instance, so that only the WebSockets go through nginx's round robin
     clients = [await make_client(url=url, session=await new_session(a.url, f"U{n}")) for n in range(4)]
     for client in clients:

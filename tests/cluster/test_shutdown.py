@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import signal
 import time
 
-from tests.chat_client import ChatClient, new_session
+from tests.chat_client import ChatClient, new_room, new_session
 from tests.conftest import ROOT
 
 
@@ -25,7 +24,7 @@ async def stored_ids(client: ChatClient, room: str) -> set[str]:
 
 async def test_sigterm_sends_clients_elsewhere_and_loses_no_acked_message(start_server, redis_url, make_client):
     a, b = start_server(REDIS_URL=redis_url, RATE_LIMIT="100000"), start_server(REDIS_URL=redis_url)
-    room = "drain-" + secrets.token_hex(4)
+    room = new_room("drain")
     sender = await make_client("Sender", url=a.url)
     watcher = await make_client("Watcher", url=b.url)
     await sender.join(room)

@@ -34,7 +34,7 @@ def draft(n: int) -> Draft:
     return Draft(id=f"m{n}", room="lobby", user=ANA.as_dict(), text=f"t{n}", ts=n, client_id=None)
 
 
-async def test_lost_history_starts_a_new_epoch(make_store, redis_url):
+async def test_lost_history_starts_a_new_epoch(make_store):
     store = make_store("a")
     epoch = (await store.recover("lobby", None, latest=50)).epoch
     for n in range(3):

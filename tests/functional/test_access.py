@@ -6,12 +6,12 @@ import aiohttp
 import pytest
 import socketio
 
-from tests.chat_client import new_session
+from tests.chat_client import NAMESPACE, new_session
 
 
 async def connect_from(url: str, token: str, origin: str) -> socketio.AsyncClient:
     client = socketio.AsyncClient(reconnection=False)
-    await client.connect(url, namespaces=["/chat"], auth={"token": token}, headers={"Origin": origin},
+    await client.connect(url, namespaces=[NAMESPACE], auth={"token": token}, headers={"Origin": origin},
                          transports=["websocket"], wait_timeout=5)
     return client
 

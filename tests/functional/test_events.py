@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 
 import pytest
 
-
-def new_room() -> str:
-    return "room-" + secrets.token_hex(6)
+from tests.chat_client import NAMESPACE, new_room
 
 
 async def test_join_answers_position_history_and_members(make_client):
@@ -69,7 +66,7 @@ async def test_join_since_recovers_exactly_the_missed_messages(make_client):
     await ben.close()
     for n in range(70):  # more than a plain join returns
         await ana.send(room, f"missed {n}")
-    ben_again = await make_client(session={"token": ben.token, "user": ben.user})
+    ben_again = await make_client(session=ben.session)
     ack = await ben_again.join(room, since={"seq": 1, "epoch": first["epoch"]})
     assert ack["recovered"] is True
     assert [m["seq"] for m in ack["messages"]] == list(range(2, 72))
@@ -144,7 +141,7 @@ async def test_presence_counts_users_not_connections(make_client):
     ana, room = await make_client("Ana"), new_room()
     await ana.join(room)
     ben_tab1 = await make_client("Ben")
-    ben_tab2 = await make_client(session={"token": ben_tab1.token, "user": ben_tab1.user})
+    ben_tab2 = await make_client(session=ben_tab1.session)
     ack = await ben_tab1.join(room)
     assert {u["id"] for u in ack["members"]} == {ana.user["id"], ben_tab1.user["id"]}
     await ana.wait_for("presence", lambda p: len(p) == 1)
@@ -179,7 +176,7 @@ async def test_leave_stops_delivery_and_announces_left(make_client):
 
 async def test_a_typing_flood_is_refused_and_mostly_not_broadcast(make_client):
     ana, ben = await make_client("Ana"), await make_client("Ben")
-    room = "typing-flood"
+    room = new_room("typing-flood")
     await ana.join(room)
     await ben.join(room)
     acks = [await ana.call("typing", {"room": room, "typing": n % 2 == 0}) for n in range(40)]
@@ -270,7 +267,7 @@ async def test_lone_surrogates_are_not_unicode_and_get_invalid_payload(make_clie
 async def test_the_rate_limit_holds_across_connections_of_one_user(start_server, make_client):
     server = start_server(RATE_LIMIT="5")
     ana = await make_client("Ana", url=server.url)
-    ana_tab2 = await make_client(url=server.url, session={"token": ana.token, "user": ana.user})
+    ana_tab2 = await make_client(url=server.url, session=ana.session)
     room = new_room()
     await ana.join(room)
     await ana_tab2.join(room)
@@ -300,7 +297,7 @@ async def test_a_users_messages_keep_their_order(make_client):
     ana, room = await make_client("Ana"), new_room()
     await ana.join(room)
     for n in range(20):  # fire without waiting for acks
-        await ana.sio.emit("message", {"room": room, "text": str(n)}, namespace="/chat")
+        await ana.sio.emit("message", {"room": room, "text": str(n)}, namespace=NAMESPACE)
     got = await ana.wait_for("message", lambda m: len(m) == 20)
     assert [m["text"] for m in got] == [str(n) for n in range(20)]
     assert [m["seq"] for m in got] == list(range(1, 21))

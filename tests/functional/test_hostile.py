@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import secrets
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -17,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.chat_client import ChatClient, new_session
+from tests.chat_client import NAMESPACE, ChatClient, new_room, new_session
 from tests.conftest import ServerProcess
-from tests.raw_socket import RawSocket
+from tests.raw_socket import RawSocket, polling_sid
 
 ERROR_CODES = {"invalid_payload", "invalid_room", "forbidden", "not_joined", "too_large", "rate_limited"}
 EVENTS = ["join", "leave", "message", "typing", "history", "members"]
@@ -70,14 +68,9 @@ async def _observer(url: str) -> tuple[ChatClient, str]:
     session = await new_session(url, "Observer")
     observer = ChatClient(url, session["token"], session["user"])
     await observer.connect()
-    room = "observer-" + secrets.token_hex(8)
+    room = new_room("observer")
     await observer.join(room)
     return observer, room
-
-
-def _healthy(url: str) -> bool:
-    with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
-        return bool(response.status == 200)
 
 
 def test_random_payloads_get_contract_acks_and_reach_nobody(fuzz_server: ServerProcess) -> None:
@@ -101,14 +94,15 @@ def test_random_payloads_get_contract_acks_and_reach_nobody(fuzz_server: ServerP
         assert attacker.sio.connected, "a payload dropped the attacker's connection"
         runner.run(asyncio.sleep(0.3))
         assert observer.received == {"message": [], "typing": [], "presence": []}
-        assert _healthy(fuzz_server.url)
+        assert fuzz_server.healthy()
         runner.run(attacker.close())
         runner.run(observer.close())
     assert len(answered) >= FUZZ_EXAMPLES // 2  # hypothesis really ran the examples
 
 
-PREFIXES = ["", "4", "42", "42/chat,", "42/chat,1", "40/chat,", "41/chat,", "43/chat,1", "44/chat,", "45-/chat,",
-            "451-/chat,1", "46/chat,", "47", "4/chat,", "b", "1", "2", "3", "5", "6", "7", "x", "42/other,"]
+NS = NAMESPACE  # short, for the frame literals below
+PREFIXES = ["", "4", "42", f"42{NS},", f"42{NS},1", f"40{NS},", f"41{NS},", f"43{NS},1", f"44{NS},", f"45-{NS},",
+            f"451-{NS},1", f"46{NS},", "47", f"4{NS},", "b", "1", "2", "3", "5", "6", "7", "x", "42/other,"]
 
 
 def raw_frames() -> st.SearchStrategy[str | bytes]:
@@ -133,7 +127,7 @@ def test_random_raw_frames_close_only_the_sender(fuzz_server: ServerProcess) -> 
                 attacker[0] = await RawSocket.connect(fuzz_server.url, token)
             await attacker[0].send(frame)
             sent.append(frame)
-            if isinstance(frame, str) and frame.startswith(("1", "41/chat")):  # a well-formed goodbye: no answer
+            if isinstance(frame, str) and frame.startswith(("1", f"41{NS}")):  # a well-formed goodbye: no answer
                 await attacker[0].close()
                 return
             # Well-formed or not, the connection still answers, or the server has closed it.
@@ -149,7 +143,7 @@ def test_random_raw_frames_close_only_the_sender(fuzz_server: ServerProcess) -> 
         attack()
         runner.run(asyncio.sleep(0.3))
         assert observer.received == {"message": [], "typing": [], "presence": []}
-        assert _healthy(fuzz_server.url)
+        assert fuzz_server.healthy()
         runner.run(attacker[0].close())
         runner.run(observer.close())
     assert len(sent) >= RAW_EXAMPLES // 2
@@ -157,8 +151,8 @@ def test_random_raw_frames_close_only_the_sender(fuzz_server: ServerProcess) -> 
 
 
 @pytest.mark.parametrize("frame", [
-    "42/chat,[]", "42/chat,{", "42/chat,5", "42/chat,[5]", "4x", "49", "zz", "45-/chat,[\"x\",{}]",
-    "42/chat," + "[" * 5000, "b@@@", b"\x00\x01", "4" + "[" * 5000, "40/chat,\"x\"", "42/chat,1[]",
+    f"42{NS},[]", f"42{NS},{{", f"42{NS},5", f"42{NS},[5]", "4x", "49", "zz", f'45-{NS},["x",{{}}]',
+    f"42{NS}," + "[" * 5000, "b@@@", b"\x00\x01", "4" + "[" * 5000, f'40{NS},"x"', f"42{NS},1[]",
     "4", "4{}", "4null", "4[]", "2" + "[" * 950, "3" + "{\"a\":" * 990,
 ])
 async def test_each_malformed_frame_closes_with_one_warning(start_server: Callable[..., ServerProcess],
@@ -181,10 +175,9 @@ async def test_malformed_polling_body_is_refused(start_server: Callable[..., Ser
     server = start_server()
     async with aiohttp.ClientSession() as http:
         for body in [b"\xff\xfe", b"zz", b"4" + b"[" * 5000, b"4x\x1e", b"b!!"]:
-            async with http.get(server.url + "/socket.io/?EIO=4&transport=polling") as response:
-                sid = json.loads((await response.text())[1:])["sid"]
+            sid = await polling_sid(http, server.url)
             async with http.post(server.url + f"/socket.io/?EIO=4&transport=polling&sid={sid}", data=body) as response:
                 assert response.status == 400
                 assert (await response.json())["error"]["code"] == "invalid_payload"
-    assert _healthy(server.url)
+    assert server.healthy()
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
-
 import aiohttp
 import pytest
 
+from tests.chat_client import new_room
 from tests.conftest import API_KEY
 
 
@@ -15,7 +14,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def test_rooms_lists_public_rooms_most_online_first(server_url, make_client):
-    busy, quiet = "busy-" + secrets.token_hex(4), "quiet-" + secrets.token_hex(4)
+    busy, quiet = new_room("busy"), new_room("quiet")
     for name in ("A", "B", "C"):
         await (await make_client(name)).join(busy)
     await (await make_client("D")).join(quiet)
@@ -28,7 +27,7 @@ async def test_rooms_lists_public_rooms_most_online_first(server_url, make_clien
 
 
 async def test_http_history_pages_like_the_event(server_url, make_client):
-    ana, room = await make_client("Ana"), "h-" + secrets.token_hex(4)
+    ana, room = await make_client("Ana"), new_room("h")
     await ana.join(room)
     for n in range(1, 6):
         await ana.send(room, f"m{n}")
@@ -49,7 +48,7 @@ async def test_http_history_needs_a_token_even_for_public_rooms(server_url):
 
 
 async def test_a_backend_publishes_with_the_api_key(server_url, make_client):
-    ana, room = await make_client("Ana"), "pub-" + secrets.token_hex(4)
+    ana, room = await make_client("Ana"), new_room("pub")
     await ana.join(room)
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{server_url}/api/rooms/{room}/messages", headers=bearer(API_KEY),
@@ -64,15 +63,15 @@ async def test_a_backend_publishes_with_the_api_key(server_url, make_client):
             assert resp.status == 201 and (await resp.json())["user"]["id"] == "system"
 
 
-@pytest.mark.parametrize("headers, status, code", [
-    ({}, 401, "unauthorized"),
-    ({"Authorization": "Bearer wrong-key-wrong-key"}, 401, "unauthorized"),
-    ({"Authorization": f"Basic {API_KEY}"}, 401, "unauthorized"),
-])
-async def test_publishing_without_the_api_key_is_refused(server_url, headers, status, code):
+@pytest.mark.parametrize("headers", [
+    {},
+    {"Authorization": "Bearer wrong-key-wrong-key"},
+    {"Authorization": f"Basic {API_KEY}"},
+], ids=["no-authorization", "wrong-key", "not-bearer"])
+async def test_publishing_without_the_api_key_is_refused(server_url, headers):
     async with aiohttp.ClientSession() as http, http.post(
             f"{server_url}/api/rooms/lobby/messages", headers=headers, json={"text": "x"}) as resp:
-        assert resp.status == status and (await resp.json())["error"]["code"] == code
+        assert resp.status == 401 and (await resp.json())["error"]["code"] == "unauthorized"
 
 
 @pytest.mark.parametrize("body, code", [
@@ -103,25 +102,37 @@ async def test_an_oversized_body_is_413(server_url):
         assert resp.status == 413 and (await resp.json())["error"]["code"] == "too_large"
 
 
+async def metrics(http: aiohttp.ClientSession, url: str) -> dict[str, float]:
+    """GET /metrics (checked to be plain text), as {sample name with labels: value}."""
+    async with http.get(f"{url}/metrics") as resp:
+        assert resp.status == 200 and resp.content_type == "text/plain"
+        text = await resp.text()
+    return {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+            if line and not line.startswith("#")}
+
+
+COUNTERS = ["chat_messages_in_total", "chat_messages_out_total", 'chat_errors_total{code="invalid_room"}',
+            'chat_event_seconds_count{event="message"}']
+
+
 async def test_health_readiness_and_metrics(server_url, make_client):
-    ana = await make_client("Ana")
-    await ana.join("metrics-room")
-    await ana.send("metrics-room", "count me")
-    await ana.call("join", {"room": "bad room"})
+    ana, room = await make_client("Ana"), new_room("metrics")
+    await ana.join(room)
     async with aiohttp.ClientSession() as http:
+        before = await metrics(http, server_url)
+        await ana.send(room, "count me")
+        await ana.call("join", {"room": "bad room"})
         async with http.get(f"{server_url}/healthz") as resp:
             assert resp.status == 200
         async with http.get(f"{server_url}/readyz") as resp:
             assert resp.status == 200
-        async with http.get(f"{server_url}/metrics") as resp:
-            text = await resp.text()
-    assert resp.content_type == "text/plain"
-    values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
-              if line and not line.startswith("#")}
+        values = await metrics(http, server_url)
     assert values["chat_connections"] >= 1 and values["chat_rooms"] >= 1
     assert values["chat_messages_in_total"] >= 1 and values["chat_messages_out_total"] >= 1
     assert values['chat_errors_total{code="invalid_room"}'] >= 1
     assert values['chat_event_seconds_count{event="message"}'] >= 1
+    grown = {name: values[name] - before.get(name, 0) for name in COUNTERS}
+    assert all(by >= 1 for by in grown.values()), grown
 
 
 async def test_pages_carry_a_strict_content_security_policy(server_url):

@@ -9,6 +9,7 @@ import jwt
 import pytest
 import socketio
 
+from tests.chat_client import NAMESPACE
 from tests.conftest import SECRET_KEY
 
 
@@ -67,9 +68,9 @@ UNSIGNED = jwt.encode({"sub": "u1", "name": "M", "exp": int(time.time()) + 3600}
 async def test_connect_refuses_bad_tokens_with_unauthorized(server_url, auth):
     client = socketio.AsyncClient(reconnection=False)
     errors: list[object] = []
-    client.on("connect_error", errors.append, namespace="/chat")
+    client.on("connect_error", errors.append, namespace=NAMESPACE)
     with pytest.raises(socketio.exceptions.ConnectionError):
-        await client.connect(server_url, namespaces=["/chat"], auth=auth, transports=["websocket"], wait_timeout=5)
+        await client.connect(server_url, namespaces=[NAMESPACE], auth=auth, transports=["websocket"], wait_timeout=5)
     await client.disconnect()
     assert errors, "no connect_error was delivered"
     assert errors[0]["data"]["code"] == "unauthorized"

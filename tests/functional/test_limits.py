@@ -6,25 +6,23 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import socketio
 
-from tests.chat_client import ChatClient, new_session
+from bench.servers import rss_kib
+from tests.chat_client import NAMESPACE, new_session
 from tests.conftest import ServerProcess
-from tests.raw_socket import RawSocket
+from tests.raw_socket import RawSocket, polling_sid
 
-MiB = 1024 * 1024
+KiB = 1024
+MiB = 1024 * KiB
 
 
 def rss_bytes(server: ServerProcess) -> int:
     assert server.proc is not None
-    for line in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
+    return rss_kib(server.proc.pid) * KiB
 
 
 async def test_oversized_websocket_frame_closes_that_connection_only(
@@ -37,7 +35,7 @@ async def test_oversized_websocket_frame_closes_that_connection_only(
     for _ in range(3):
         raw = await RawSocket.connect(server.url, session["token"])
         try:
-            await raw.send('42/chat,["message",{"room":"lobby","text":"' + "x" * (64 * MiB) + '"}]')
+            await raw.send(f'42{NAMESPACE},["message",{{"room":"lobby","text":"' + "x" * (64 * MiB) + '"}]')
         except ConnectionError:
             pass  # the server hung up before the frame was through: as it should
         else:
@@ -54,9 +52,8 @@ async def test_oversized_websocket_frame_closes_that_connection_only(
 async def test_oversized_polling_body_is_refused_with_413(start_server: Callable[..., ServerProcess]) -> None:
     server = start_server()
     async with aiohttp.ClientSession() as http:
-        async with http.get(server.url + "/socket.io/?EIO=4&transport=polling") as response:
-            sid = json.loads((await response.text())[1:])["sid"]
-        body = b'42/chat,["message",{"room":"lobby","text":"' + b"x" * (2 * MiB) + b'"}]'
+        sid = await polling_sid(http, server.url)
+        body = f'42{NAMESPACE},["message",{{"room":"lobby","text":"'.encode() + b"x" * (2 * MiB) + b'"}]'
         async with http.post(server.url + f"/socket.io/?EIO=4&transport=polling&sid={sid}", data=body) as response:
             assert response.status == 413
             assert (await response.json())["error"]["code"] == "too_large"
@@ -92,8 +89,7 @@ async def test_stalled_client_is_cut_off_without_slowing_others_and_recovers(
     await stalled.close()
     assert len(seen) < sent
     # Cy comes back and catches up with `since`: every message exactly once.
-    cy = ChatClient(server.url, stalled_session["token"], stalled_session["user"])
-    await cy.connect()
+    cy = await make_client(url=server.url, session=stalled_session)
     last = max(seen, default=0)
     ack = await cy.join("busy", since={"seq": last, "epoch": epoch})
     assert ack["recovered"] is True
@@ -105,14 +101,15 @@ async def test_stalled_client_is_cut_off_without_slowing_others_and_recovers(
 async def _seqs_until_closed(raw: RawSocket) -> list[int]:
     """The `seq` of every message the server managed to hand the socket before cutting it off."""
     seqs: list[int] = []
-    with_prefix = '42/chat,["message",'
+    event_prefix = f"42{NAMESPACE},"
+    with_prefix = event_prefix + '["message",'
     while True:
         try:
             frame = await raw.receive(timeout=5)
         except (ConnectionError, TimeoutError, aiohttp.ClientError):
             return seqs
         if frame.startswith(with_prefix):
-            seqs.append(json.loads(frame[len("42/chat,"):])[1]["seq"])
+            seqs.append(json.loads(frame[len(event_prefix):])[1]["seq"])
 
 
 async def test_connections_per_address_are_capped_and_others_still_served(
@@ -135,12 +132,12 @@ async def test_connections_per_address_are_capped_and_others_still_served(
         session = await new_session(server.url, "Di")
         client = socketio.AsyncClient(reconnection=False, http_session=other)
         got: list[Any] = []
-        client.on("message", got.append, namespace="/chat")
-        await client.connect(server.url, namespaces=["/chat"], auth={"token": session["token"]},
+        client.on("message", got.append, namespace=NAMESPACE)
+        await client.connect(server.url, namespaces=[NAMESPACE], auth={"token": session["token"]},
                              transports=["websocket"], wait_timeout=5)
-        await client.call("join", {"room": "calm"}, namespace="/chat")
+        await client.call("join", {"room": "calm"}, namespace=NAMESPACE)
         more = asyncio.gather(*(attempt() for _ in range(100)))
-        ack = await client.call("message", {"room": "calm", "text": "hi"}, namespace="/chat", timeout=2)
+        ack = await client.call("message", {"room": "calm", "text": "hi"}, namespace=NAMESPACE, timeout=2)
         assert ack["ok"] and (await more).count(429) == 100
         await client.disconnect()
 
@@ -157,7 +154,6 @@ async def test_rooms_per_connection_are_capped(start_server: Callable[..., Serve
     assert "at most 3 rooms" in refused["error"]["message"]
     assert (await ana.call("leave", {"room": "b"}))["ok"]
     await ana.join("d")
-
 
 
 async def _handshake_status(http: aiohttp.ClientSession, url: str, forwarded_for: str) -> int:

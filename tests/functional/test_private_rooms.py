@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
@@ -65,9 +67,16 @@ async def test_non_members_are_forbidden_everything(private_room, make_client, e
     assert ack["error"]["code"] in (("forbidden",) if event in ("join", "history", "members") else
                                     ("forbidden", "not_joined"))
     assert "messages" not in ack and stranger.received["message"] == []
+    # the refusal let nothing through, either way: a later message still reaches the owner only
+    await owner.send(room["room"], "still secret")
+    got = await owner.wait_for("message", lambda m: len(m) == 2)
+    assert [m["text"] for m in got] == ["secret", "still secret"]
+    await asyncio.sleep(0.2)
+    assert stranger.received == {"message": [], "typing": [], "presence": []}
+    assert owner.received["typing"] == [] and owner.received["presence"] == []
 
 
-async def test_a_full_room_admits_nobody_new_even_with_the_invite(server_url, private_room, make_client):
+async def test_a_full_room_admits_nobody_new_even_with_the_invite(private_room, make_client):
     _, room = private_room
     invite = room["invite"].removeprefix("/invite/")
     first, second = await make_client("First"), await make_client("Second")
@@ -101,7 +110,7 @@ async def test_creating_a_room_needs_a_user_token(server_url):
     assert status == 401 and answer["error"]["code"] == "unauthorized"
 
 
-async def test_http_history_of_a_private_room_is_for_members_only(server_url, private_room, make_client):
+async def test_http_history_of_a_private_room_is_for_members_only(server_url, private_room):
     owner, room = private_room
     await owner.join(room["room"])
     await owner.send(room["room"], "members only")
