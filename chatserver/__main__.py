@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import logging
+import asyncio
 import os
 import sys
 
-from aiohttp import web
-
 from .app import create_app
-from .config import SettingsError, load_settings, log_level_number
+from .config import SettingsError, load_settings
+from .logs import configure_logging
+from .serve import serve
 
 
 def main() -> None:
@@ -18,11 +18,9 @@ def main() -> None:
     except SettingsError as error:
         print(f"chatserver: configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    logging.basicConfig(level=log_level_number(settings),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings)
     app = create_app(settings)
-    web.run_app(app, host=settings.host, port=settings.port, access_log=None,
-                shutdown_timeout=settings.shutdown_timeout, print=None)
+    asyncio.run(serve(app, settings))
 
 
 if __name__ == "__main__":

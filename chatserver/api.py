@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from .errors import ChatError, InvalidName, InvalidPayload, NotFound, Unauthorized
-from .keys import metrics_key, service_key, settings_key, store_key, tokens_key
+from .keys import draining_key, metrics_key, service_key, settings_key, store_key, tokens_key
 from .models import (
     NAME_RULE,
     CreateRoomRequest,
@@ -89,7 +89,7 @@ async def create_session(request: web.Request) -> web.Response:
     if name is None:
         raise InvalidName(f"a name is {NAME_RULE}")
     token, user = request.app[tokens_key].issue(name)
-    log.info("session issued user=%s", user.id)
+    log.info("session issued", extra={"user": user.id})
     return web.json_response({"token": token, "user": user.as_dict()})
 
 
@@ -138,12 +138,18 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """200 while this instance should get traffic; 503 while draining or while Redis is away."""
+    if request.app[draining_key].is_set():
+        return web.json_response({"status": "draining"}, status=503)
     ready = await request.app[store_key].ping()
     return web.json_response({"status": "ready" if ready else "unavailable"}, status=200 if ready else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[metrics_key].render(), content_type="text/plain", charset="utf-8")
+    """The Prometheus exposition; the store is pinged first, for `chat_store_up`."""
+    registry = request.app[metrics_key]
+    registry.store_up.set(1 if await request.app[store_key].ping() else 0)
+    return web.Response(body=registry.render(), content_type="text/plain", charset="utf-8")
 
 
 def add_routes(app: web.Application) -> None:

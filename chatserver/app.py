@@ -17,7 +17,7 @@ from .api import Handler, add_routes, api_errors
 from .auth import TokenIssuer
 from .config import Settings
 from .fanout import SocketIOFanout
-from .keys import metrics_key, service_key, settings_key, sio_key, store_key, tokens_key
+from .keys import draining_key, metrics_key, service_key, settings_key, sio_key, store_key, tokens_key
 from .metrics import Metrics
 from .namespace import ChatNamespace
 from .origins import OriginPolicy, api_cross_origin
@@ -60,7 +60,9 @@ def create_app(settings: Settings) -> web.Application:
     )
     service = ChatService(store, SocketIOFanout(sio, metrics), settings)
     sio.register_namespace(ChatNamespace(service, tokens, metrics))
-    metrics.track(connections=lambda: service.connection_count, rooms=lambda: service.room_count)
+    draining = asyncio.Event()
+    metrics.track(connections=lambda: service.connection_count, rooms=lambda: service.room_count,
+                  draining=draining.is_set)
 
     middlewares: list[Middleware] = [security_headers, api_cross_origin(origins), api_errors,
                                      without_websocket_compression]
@@ -73,6 +75,7 @@ def create_app(settings: Settings) -> web.Application:
     app[tokens_key] = tokens
     app[metrics_key] = metrics
     app[sio_key] = sio
+    app[draining_key] = draining
     sio.attach(app, socketio_path=SOCKETIO_PATH.strip("/"))
     add_routes(app)
     add_pages(app)
@@ -102,7 +105,7 @@ async def _send_clients_elsewhere(app: web.Application) -> None:
     through the balancer, to another instance, and catch up there with `since`."""
     closed = await app[sio_key].eio.close_all()
     if closed:
-        log.info("shutdown: closed %d connections so their clients reconnect elsewhere", closed)
+        log.info("shutdown: connections closed so their clients reconnect elsewhere", extra={"closed": closed})
 
 
 def _shared_state(settings: Settings) -> tuple[Store, socketio.AsyncManager]:
@@ -110,7 +113,7 @@ def _shared_state(settings: Settings) -> tuple[Store, socketio.AsyncManager]:
     if settings.redis_url is None:
         return MemoryStore(), socketio.AsyncManager()
     instance = instance_id()
-    log.info("shared mode: instance=%s redis=%s", instance, _redacted(settings.redis_url))
+    log.info("shared mode", extra={"instance": instance, "redis": _redacted(settings.redis_url)})
     store = RedisStore(connect(settings.redis_url), instance=instance, prefix=REDIS_PREFIX)
     manager = socketio.AsyncRedisManager(settings.redis_url, channel=REDIS_PREFIX + "socketio",
                                          redis_options={"socket_connect_timeout": 2, "socket_keepalive": True})

@@ -5,13 +5,19 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
 Transport = Literal["polling", "websocket"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LogFormat = Literal["text", "json"]
 SECRET_MIN_LENGTH = 32
+# The contract: a retried client_id is recognised for 10 minutes, and a user whose
+# instance died leaves `members` within 60 seconds.
+DEDUPE_TTL_MIN = 600.0
+PRESENCE_DEADLINE = 60.0
 API_KEY_MIN_LENGTH = 16
 ALL_TRANSPORTS: tuple[Transport, ...] = ("polling", "websocket")
 
@@ -40,11 +46,14 @@ class Settings:
     max_connections_per_address: int = 200
     max_rooms_per_connection: int = 100
     max_backlog: int = 1000  # packets waiting for a client that does not read; past it, it is cut off
+    max_frame_bytes: int = 1_000_000  # largest Socket.IO frame or HTTP body read; Node's default too
     trusted_proxies: tuple[str, ...] = ()
     log_level: LogLevel = "INFO"
+    log_format: LogFormat = "text"
     dedupe_ttl: float = 600.0
     token_lifetime: float = 7 * 24 * 3600.0
     join_history: int = 50
+    shutdown_delay: float = 0.0  # after SIGTERM, /readyz answers 503 this long before connections close
     shutdown_timeout: float = 3.0  # after clients are sent away, in-flight handlers get this long
     presence_heartbeat: float = 5.0  # seconds between an instance's heartbeats
     presence_expiry: float = 20.0  # silence after which an instance's users are dropped
@@ -59,9 +68,24 @@ class Settings:
                "must be 1..1000000")
         _check(1 <= self.max_rooms_per_connection <= 10_000, "MAX_ROOMS_PER_CONNECTION", "must be 1..10000")
         _check(10 <= self.max_backlog <= 1_000_000, "MAX_BACKLOG", "must be 10..1000000")
+        _check(65_536 <= self.max_frame_bytes <= 100_000_000, "MAX_FRAME_BYTES", "must be 65536..100000000")
+        _check(0.1 <= self.rate_window <= 86_400, "RATE_WINDOW", "must be 0.1..86400 seconds")
+        _check(0.01 <= self.typing_rate <= 1000, "TYPING_RATE", "must be 0.01..1000 per second")
+        _check(1 <= self.typing_burst <= 10_000, "TYPING_BURST", "must be 1..10000")
+        _check(DEDUPE_TTL_MIN <= self.dedupe_ttl <= 7 * 86_400, "DEDUPE_TTL",
+               f"must be {DEDUPE_TTL_MIN:.0f}..604800 seconds (the contract promises 10 minutes)")
+        _check(60 <= self.token_lifetime <= 365 * 86_400, "TOKEN_LIFETIME", "must be 60..31536000 seconds")
+        _check(0 <= self.shutdown_delay <= 3600, "SHUTDOWN_DELAY", "must be 0..3600 seconds")
+        _check(0 <= self.shutdown_timeout <= 3600, "SHUTDOWN_TIMEOUT", "must be 0..3600 seconds")
+        _check(self.presence_heartbeat >= 0.1 and 2 * self.presence_heartbeat <= self.presence_expiry,
+               "PRESENCE_HEARTBEAT", "must be at least 0.1 seconds and at most half of PRESENCE_EXPIRY")
+        _check(self.presence_expiry + self.presence_heartbeat <= PRESENCE_DEADLINE, "PRESENCE_EXPIRY",
+               f"plus PRESENCE_HEARTBEAT must be at most {PRESENCE_DEADLINE:.0f} seconds "
+               "(the contract drops a dead instance's users within a minute)")
         for proxy in self.trusted_proxies:
             _check(_is_network(proxy), "TRUSTED_PROXIES", f"{proxy!r} is not an IP address or network")
         _check(self.log_level in get_args(LogLevel), "LOG_LEVEL", f"must be one of {', '.join(get_args(LogLevel))}")
+        _check(self.log_format in get_args(LogFormat), "LOG_FORMAT", "must be text or json")
         _check(bool(self.transports) and set(self.transports) <= set(ALL_TRANSPORTS),
                "TRANSPORTS", "must be a comma-separated list of polling, websocket")
         if self.secret_key is not None:
@@ -78,11 +102,6 @@ class Settings:
         for origin in self.cors_origins:
             _check(origin == "*" or origin.startswith(("http://", "https://")), "CORS_ORIGINS",
                    f"{origin!r} is not an origin such as https://chat.example.com")
-
-    @property
-    def max_frame_bytes(self) -> int:
-        """Largest HTTP body or Socket.IO frame accepted: a maximal message, JSON-escaped."""
-        return max(64 * 1024, self.max_message_length * 12 + 4096)
 
 
 def _is_network(text: str) -> bool:
@@ -109,13 +128,26 @@ _OPTIONS: tuple[tuple[str, type, str], ...] = (
     ("TRANSPORTS", str, "polling,websocket (default) or websocket"),
     ("HISTORY_SIZE", int, "messages kept per room"),
     ("MAX_MESSAGE_LENGTH", int, "characters per message"),
-    ("RATE_LIMIT", int, "messages per user per 10 seconds"),
+    ("RATE_LIMIT", int, "messages per user per RATE_WINDOW"),
+    ("RATE_WINDOW", float, "seconds over which RATE_LIMIT counts"),
+    ("TYPING_BURST", int, "typing notices a connection may send at once"),
+    ("TYPING_RATE", float, "typing notices per second and connection after the burst"),
+    ("DEDUPE_TTL", float, "seconds a message's client_id is remembered (at least 600)"),
+    ("TOKEN_LIFETIME", float, "seconds a token from POST /api/session is valid"),
+    ("PRESENCE_HEARTBEAT", float, "seconds between an instance's presence heartbeats"),
+    ("PRESENCE_EXPIRY", float, "seconds of silence after which an instance's users are dropped"),
     ("LOG_LEVEL", str, "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+    ("LOG_FORMAT", str, "text (key=value) or json (one object per line)"),
+    ("MAX_FRAME_BYTES", int, "largest Socket.IO frame or HTTP body read; a larger one closes the connection"),
     ("MAX_CONNECTIONS_PER_ADDRESS", int, "open connections one client address may hold"),
     ("MAX_ROOMS_PER_CONNECTION", int, "rooms one connection may have joined at once"),
     ("MAX_BACKLOG", int, "packets queued for a client that does not read before it is cut off"),
     ("TRUSTED_PROXIES", str, "comma-separated proxy addresses/networks whose X-Forwarded-For is believed"),
+    ("SHUTDOWN_DELAY", float, "seconds /readyz answers 503 after SIGTERM before connections close"),
+    ("SHUTDOWN_TIMEOUT", float, "seconds in-flight handlers get after connections close"),
 )
+
+SETTING_NAMES: tuple[str, ...] = tuple(name for name, _, _ in _OPTIONS)
 
 
 def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
@@ -133,13 +165,16 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         text = raw[name]
         if text is None or text == "":
             continue
-        if kind is int:
-            try:
-                values[name.lower()] = int(text)
-            except ValueError:
-                raise SettingsError(f"{name} must be an integer, got {text!r}") from None
-        else:
+        if kind is str:
             values[name.lower()] = text
+            continue
+        try:
+            values[name.lower()] = kind(text)
+        except ValueError:
+            noun = "an integer" if kind is int else "a number"
+            raise SettingsError(f"{name} must be {noun}, got {text!r}") from None
+        if kind is float and not math.isfinite(float(text)):
+            raise SettingsError(f"{name} must be a finite number, got {text!r}")
     if "cors_origins" in values:
         values["cors_origins"] = _split(str(values["cors_origins"]))
     if "trusted_proxies" in values:
@@ -148,6 +183,8 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         values["transports"] = _split(str(values["transports"]).lower())
     if "log_level" in values:
         values["log_level"] = str(values["log_level"]).upper()
+    if "log_format" in values:
+        values["log_format"] = str(values["log_format"]).lower()
     return Settings(**values)  # type: ignore[arg-type]
 
 

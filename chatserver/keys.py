@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import socketio
 from aiohttp import web
 
@@ -17,3 +19,4 @@ service_key = web.AppKey("service", ChatService)
 tokens_key = web.AppKey("tokens", TokenIssuer)
 metrics_key = web.AppKey("metrics", Metrics)
 sio_key = web.AppKey("sio", socketio.AsyncServer)
+draining_key = web.AppKey("draining", asyncio.Event)  # set from SIGTERM on: /readyz answers 503

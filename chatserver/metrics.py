@@ -30,10 +30,16 @@ class Metrics:
         self.http_seconds = Histogram("chat_http_seconds", "Time to answer an API request, by route",
                                       ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)
 
-    def track(self, connections: Callable[[], int], rooms: Callable[[], int]) -> None:
-        """Read the connection and room gauges from live state at scrape time."""
+        self.store_up = Gauge("chat_store_up", "1 while the store (Redis, where configured) answers a ping",
+                              registry=self.registry)
+        self.draining = Gauge("chat_draining", "1 from SIGTERM on: /readyz answers 503 until the instance exits",
+                              registry=self.registry)
+
+    def track(self, connections: Callable[[], int], rooms: Callable[[], int], draining: Callable[[], bool]) -> None:
+        """Read the connection, room and draining gauges from live state at scrape time."""
         self.connections.set_function(connections)
         self.rooms.set_function(rooms)
+        self.draining.set_function(lambda: float(draining()))
 
     def render(self) -> bytes:
         """The text exposition format."""

@@ -24,6 +24,7 @@ from .models import (
     parse,
 )
 from .service import ChatService
+from .transport import ReservedEvent
 
 log = logging.getLogger(__name__)
 
@@ -66,25 +67,27 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             user = self._tokens.verify(token)
         except Unauthorized as error:
             self._metrics.errors.labels(error.code).inc()
-            log.info("connect refused sid=%s reason=%s", sid, error.message)
+            log.info("connect refused", extra={"sid": sid, "reason": error.message})
             raise socketio.exceptions.ConnectionRefusedError(error.message, error.as_dict()) from None
         self._service.connect(sid, user)
-        log.info("connect sid=%s user=%s", sid, user.id)
+        log.info("connect", extra={"sid": sid, "user": user.id})
         return True
 
     async def _disconnect(self, sid: str) -> None:
         try:
             await self._service.disconnect(sid)
         except ChatError as error:  # Redis away: presence expires with this instance's heartbeat
-            log.warning("disconnect cleanup failed sid=%s: %s", sid, error.message)
+            log.warning("disconnect cleanup failed", extra={"sid": sid, "error": error.message})
         except Exception:
-            log.exception("disconnect cleanup failed sid=%s", sid)
-        log.info("disconnect sid=%s", sid)
+            log.exception("disconnect cleanup failed", extra={"sid": sid})
+        log.info("disconnect", extra={"sid": sid})
 
     async def _handle(self, sid: str, event: Any, args: tuple[Any, ...]) -> Ack:
         started = time.perf_counter()
         name = event if isinstance(event, str) and event in self._events else "unknown"
         try:
+            if isinstance(event, ReservedEvent):
+                raise InvalidPayload(f"{event.name!r} is a reserved event name")
             if name == "unknown":
                 raise InvalidPayload("unknown event")
             if len(args) != 1 or not isinstance(args[0], dict):
@@ -94,7 +97,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except ChatError as error:
             return self._failure(error)
         except Exception:
-            log.exception("event failed event=%s sid=%s", name, sid)
+            log.exception("event failed", extra={"event": name, "sid": sid})
             return self._failure(Internal("internal error, please retry"))
         finally:
             self._metrics.event_seconds.labels(name).observe(time.perf_counter() - started)

@@ -66,7 +66,8 @@ def add_pages(app: web.Application) -> None:
     """Set up templates and register the page and static routes."""
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(WEB_DIR / "templates"), autoescape=True)
     if not CLIENT_DIST.is_file():
-        log.warning("socket.io-client missing at %s: pages cannot connect; run `npm ci --prefix web`", CLIENT_DIST)
+        log.warning("socket.io-client missing: pages cannot connect; run `npm ci --prefix web`",
+                    extra={"path": str(CLIENT_DIST)})
     app.router.add_get("/", home)
     app.router.add_get("/chat/{room}", chat_page)
     app.router.add_get("/invite/{invite}", invite_page)

@@ -105,12 +105,12 @@ class ChatService:
                     await self._restore_presence()
                 await self._retry_stale_presence()
                 for room, user in await self._store.reap(expiry):
-                    log.info("presence expired room=%s user=%s", room, user.id)
+                    log.info("presence expired", extra={"room": room, "user": user.id})
                     await self._announce(room, user, "left")
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # keep beating: Redis may come back
-                log.warning("presence upkeep failed: %s: %s", type(error).__name__, error)
+                log.warning("presence upkeep failed", extra={"error": f"{type(error).__name__}: {error}"})
             await asyncio.sleep(interval)
 
     async def join(self, conn_id: str, room: str, since: Position | None, invite: str | None) -> Joined:
@@ -140,7 +140,7 @@ class ChatService:
         if conn.closed:  # disconnected while we were awaiting: leave no ghost
             await self._drop_presence(conn, room)
         members = await self._store.members(room)
-        log.info("join room=%s user=%s conn=%s recovered=%s", room, conn.user.id, conn.id, recovery.recovered)
+        log.info("join", extra={"room": room, "user": conn.user.id, "conn": conn.id, "recovered": recovery.recovered})
         return Joined(room=room, recovery=recovery, members=members)
 
     async def leave(self, conn_id: str, room: str) -> None:
@@ -149,7 +149,7 @@ class ChatService:
         _check_room(room)
         if room in conn.rooms:
             await self._drop_presence(conn, room)
-            log.info("leave room=%s user=%s conn=%s", room, conn.user.id, conn.id)
+            log.info("leave", extra={"room": room, "user": conn.user.id, "conn": conn.id})
 
     async def send(self, conn_id: str, room: str, text: str, client_id: str | None) -> MessageDict:
         """Store a message from a joined connection, then deliver it to the room."""
@@ -189,7 +189,7 @@ class ChatService:
                            invite=secrets.token_urlsafe(INVITE_BYTES),
                            capacity=capacity, members=frozenset({user.id}))
         await self._store.create_private_room(room)
-        log.info("private room created room=%s user=%s capacity=%d", room.room, user.id, capacity)
+        log.info("private room created", extra={"room": room.room, "user": user.id, "capacity": capacity})
         return room
 
     async def room_for_invite(self, invite: str) -> str | None:
@@ -213,7 +213,7 @@ class ChatService:
         if private is None or user.id in private.members:
             return
         if invite is not None and await self._store.admit(room, user.id, invite):
-            log.info("invite accepted room=%s user=%s", room, user.id)
+            log.info("invite accepted", extra={"room": room, "user": user.id})
             return
         raise Forbidden("this room is private and you are not a member")
 
@@ -232,8 +232,9 @@ class ChatService:
                                             dedupe_ttl=self._settings.dedupe_ttl, rate=rate)
         if not appended.duplicate:
             await self._fanout.emit("message", appended.message, room)
-        log.debug("message room=%s user=%s seq=%d duplicate=%s", room, user.id,
-                  appended.message["seq"], appended.duplicate)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("message", extra={"room": room, "user": user.id, "seq": appended.message["seq"],
+                                        "duplicate": appended.duplicate})
         return appended.message
 
     async def _drop_presence(self, conn: Connection, room: str) -> None:
@@ -242,7 +243,7 @@ class ChatService:
         try:
             last = await self._store.remove_presence(room, conn.user, conn.id)
         except ChatError as error:  # the connection is gone here regardless; fix the store later
-            log.warning("presence removal deferred room=%s conn=%s: %s", room, conn.id, error.message)
+            log.warning("presence removal deferred", extra={"room": room, "conn": conn.id, "error": error.message})
             self._stale_presence.add((room, conn.user, conn.id))
             return
         if last:

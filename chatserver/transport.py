@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import engineio
@@ -29,7 +30,18 @@ from .errors import InvalidPayload, RateLimited, TooLarge
 from .frames import MalformedPacket, StrictPacket, check_engine_frame, check_polling_body
 
 log = logging.getLogger(__name__)
+# Names the Socket.IO libraries use for their own events; a client may not send them.
+RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "disconnecting",
+                             "newListener", "removeListener"})
 RETRY_AFTER_FULL = 10  # seconds a refused handshake is told to wait
+
+
+@dataclass(frozen=True)
+class ReservedEvent:
+    """A client event that used a reserved name; handlers see this instead of the name,
+    so it can never be taken for the server's own connect or disconnect."""
+
+    name: str
 
 
 class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
@@ -41,6 +53,14 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
 
     def _engineio_server_class(self) -> type[engineio.AsyncServer]:
         return GuardedEngineServer
+
+    async def _handle_event_internal(self, server: socketio.AsyncServer, sid: str, eio_sid: str,
+                                     data: list[Any], namespace: str, id: int | None) -> None:
+        # python-socketio dispatches a client's event by its name, through the same path as
+        # its own connect and disconnect: an event *named* "disconnect" would end the session.
+        if data[0] in RESERVED_EVENTS:
+            data = [ReservedEvent(data[0]), *data[1:]]
+        await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         try:
@@ -69,7 +89,7 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         sid = request.query.get("sid")
         address = _address(request)
         if sid is None and self._per_address[address] >= self.max_connections_per_address:
-            log.warning("connection refused address=%s: %d connections open", address, self._per_address[address])
+            log.warning("connection refused", extra={"address": address, "open": self._per_address[address]})
             refusal = error_response(RateLimited(RETRY_AFTER_FULL, "too many connections from your address"))
             refusal.headers["Retry-After"] = str(RETRY_AFTER_FULL)
             return refusal
@@ -107,7 +127,7 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
 
     def log_closing(self, sid: str, reason: str) -> None:
         """The one warning line for a connection the server closes on the client's account."""
-        log.warning("closing connection sid=%s address=%s: %s", sid, self._addresses.get(sid), reason)
+        log.warning("closing connection", extra={"sid": sid, "address": self._addresses.get(sid), "reason": reason})
 
     async def close_all(self) -> int:
         """Close every connection (clients reconnect elsewhere); the number closed."""
@@ -143,18 +163,22 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
 
 
 class CheckedWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
-    """Engine.IO's aiohttp WebSocket that refuses frames no client could have sent."""
+    """Engine.IO's aiohttp WebSocket that refuses frames no client could have sent, and
+    reads every frame of up to `max_http_buffer_size` bytes."""
 
     async def __call__(self, environ: dict[str, Any]) -> web.StreamResponse:
-        self.environ = environ  # `abort` needs it before the library sets it
+        self.environ = environ
+        # aiohttp refuses a message of exactly `max_msg_size` bytes; the limit is inclusive.
+        self._sock = web.WebSocketResponse(max_msg_size=self.server.max_http_buffer_size + 1)
+        await self._sock.prepare(environ["aiohttp.request"])
         sid = self.handler.__self__.sid
         open_websockets: dict[str, CheckedWebSocket] = self.server._websockets
         open_websockets[sid] = self
         try:
-            response: web.StreamResponse = await super().__call__(environ)
-            return response
+            await self.handler(self)
         finally:
             open_websockets.pop(sid, None)
+        return self._sock
 
     async def wait(self) -> str | bytes:
         """The next frame; `OSError` (which Engine.IO takes as the end) if there is none

@@ -60,7 +60,7 @@ class RedisStore:
         try:
             yield
         except (RedisError, OSError, TimeoutError) as error:
-            log.warning("redis unavailable: %s: %s", type(error).__name__, error)
+            log.warning("redis unavailable", extra={"error": f"{type(error).__name__}: {error}"})
             raise StoreUnavailable() from None
 
     # --- keys ---------------------------------------------------------------

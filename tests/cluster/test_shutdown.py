@@ -6,8 +6,10 @@ import asyncio
 import signal
 import time
 
+import aiohttp
+
 from tests.chat_client import ChatClient, new_room, new_session
-from tests.conftest import ROOT
+from tests.conftest import ROOT, eventually
 
 
 async def stored_ids(client: ChatClient, room: str) -> set[str]:
@@ -80,3 +82,27 @@ async def test_sigterm_right_after_many_clients_vanished_still_exits(start_serve
     server.proc.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(server.proc.wait, 20) == 0
     assert time.monotonic() - started < 5
+
+
+async def test_draining_answers_503_before_any_client_is_disconnected(start_server, make_client):
+    server = start_server(SHUTDOWN_DELAY="3")
+    room = new_room("drain")
+    ana = await make_client("Ana", url=server.url)
+    await ana.join(room)
+    server.proc.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    async with aiohttp.ClientSession() as http:
+        async def readiness() -> int:
+            async with http.get(server.url + "/readyz") as response:
+                return response.status
+        await eventually(readiness, lambda status: status == 503, 1, what="/readyz answering 503")
+        seen_in = time.monotonic() - started
+        # The balancer has seen 503; the instance still serves its users meanwhile.
+        assert ana.sio.connected
+        assert (await ana.send(room, "still served while draining"))["seq"] == 1
+        async with http.get(server.url + "/metrics") as response:
+            assert "chat_draining 1.0" in await response.text()
+    await eventually(lambda: ana.sio.connected, lambda connected: not connected, 10, what="the client sent away")
+    dropped_in = time.monotonic() - started
+    assert await asyncio.to_thread(server.proc.wait, 15) == 0
+    assert seen_in < 1 and 2.5 < dropped_in < 8, (seen_in, dropped_in)

@@ -9,10 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import pytest
 import socketio
 
 from bench.servers import rss_kib
-from tests.chat_client import NAMESPACE, new_session
+from tests.chat_client import NAMESPACE, new_room, new_session
 from tests.conftest import ServerProcess
 from tests.raw_socket import RawSocket, polling_sid
 
@@ -23,6 +24,58 @@ MiB = 1024 * KiB
 def rss_bytes(server: ServerProcess) -> int:
     assert server.proc is not None
     return rss_kib(server.proc.pid) * KiB
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+async def test_a_long_paste_is_answered_too_large_and_the_user_stays(
+        shared_server: ServerProcess, make_client: Callable[..., Any], transport: str) -> None:
+    ana = await make_client("Ana", transports=[transport])
+    room = new_room()
+    await ana.join(room)
+    for length in (100_000, 900_000):
+        ack = await ana.call("message", {"room": room, "text": "x" * length, "client_id": f"paste-{length}"})
+        assert ack["ok"] is False and ack["error"]["code"] == "too_large", ack
+    assert ana.sio.connected
+    assert (await ana.send(room, "shorter now"))["seq"] == 1
+
+
+async def test_frames_up_to_the_limit_are_read_and_past_it_close_the_connection(
+        start_server: Callable[..., ServerProcess]) -> None:
+    limit = 200_000
+    server = start_server(MAX_FRAME_BYTES=str(limit))
+    session = await new_session(server.url, "Mallory")
+    raw = await RawSocket.connect(server.url, session["token"])
+    assert (await raw.call("join", {"room": "lobby"}))["ok"]
+    frame = f'42{NAMESPACE},5["message",{{"room":"lobby","text":"' + "x" * limit + '"}]'
+    at_limit = frame[:limit - 3] + '"}]'
+    assert len(at_limit.encode()) == limit
+    await raw.send(at_limit)
+    prefix = f"43{NAMESPACE},5"
+    while not (answer := await raw.receive()).startswith(prefix):
+        pass
+    assert json.loads(answer[len(prefix):])[0]["error"]["code"] == "too_large"
+    await raw.send(frame[:limit - 2] + '"}]')  # one byte past the limit
+    assert await raw.closed_by_server()
+    await raw.close()
+    assert server.log().count("closing connection") == 1
+
+
+async def test_many_frames_near_the_limit_at_once_cost_bounded_memory(
+        start_server: Callable[..., ServerProcess]) -> None:
+    server = start_server()
+    session = await new_session(server.url, "Mallory")
+    sockets = [await RawSocket.connect(server.url, session["token"]) for _ in range(20)]
+    frame = f'42{NAMESPACE},1["message",{{"room":"lobby","text":"' + "x" * 990_000 + '"}]'
+    before = rss_bytes(server)
+    for _ in range(3):
+        await asyncio.gather(*(raw.send(frame) for raw in sockets))
+        answers = await asyncio.gather(*(raw.receive(timeout=20) for raw in sockets))
+        assert all(answer.startswith(f"43{NAMESPACE},1") for answer in answers)
+    grown = rss_bytes(server) - before
+    print(f"60 frames of 1 MB, 20 at once: server RSS grew {grown / MiB:.1f} MiB")
+    assert grown < 100 * MiB
+    for raw in sockets:
+        await raw.close()
 
 
 async def test_oversized_websocket_frame_closes_that_connection_only(

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from chatserver.config import Settings, SettingsError, load_settings
+from chatserver.config import SETTING_NAMES, Settings, SettingsError, load_settings
 from tests.conftest import ROOT
 
 SECRET = "s" * 32
@@ -23,12 +23,29 @@ def test_defaults_follow_the_contract():
 def test_every_setting_reads_from_the_environment():
     env = {"HOST": "0.0.0.0", "PORT": "9000", "REDIS_URL": "redis://127.0.0.1:1/0", "SECRET_KEY": SECRET,
            "API_KEY": "k" * 16, "CORS_ORIGINS": "https://a.example, https://b.example", "TRANSPORTS": "websocket",
-           "HISTORY_SIZE": "10", "MAX_MESSAGE_LENGTH": "20", "RATE_LIMIT": "3", "LOG_LEVEL": "debug"}
+           "HISTORY_SIZE": "10", "MAX_MESSAGE_LENGTH": "20", "RATE_LIMIT": "3", "RATE_WINDOW": "2.5",
+           "TYPING_BURST": "4", "TYPING_RATE": "0.5", "DEDUPE_TTL": "900", "TOKEN_LIFETIME": "3600",
+           "PRESENCE_HEARTBEAT": "2", "PRESENCE_EXPIRY": "6", "LOG_LEVEL": "debug", "LOG_FORMAT": "JSON",
+           "MAX_FRAME_BYTES": "2000000", "MAX_CONNECTIONS_PER_ADDRESS": "5", "MAX_ROOMS_PER_CONNECTION": "6",
+           "MAX_BACKLOG": "70", "TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1", "SHUTDOWN_DELAY": "15",
+           "SHUTDOWN_TIMEOUT": "1.5"}
+    assert set(env) == set(SETTING_NAMES)
     settings = load_settings([], env)
     assert settings == Settings(host="0.0.0.0", port=9000, redis_url="redis://127.0.0.1:1/0", secret_key=SECRET,
                                 api_key="k" * 16, cors_origins=("https://a.example", "https://b.example"),
                                 transports=("websocket",), history_size=10, max_message_length=20, rate_limit=3,
-                                log_level="DEBUG")
+                                rate_window=2.5, typing_burst=4, typing_rate=0.5, dedupe_ttl=900,
+                                token_lifetime=3600, presence_heartbeat=2, presence_expiry=6, log_level="DEBUG",
+                                log_format="json", max_frame_bytes=2_000_000, max_connections_per_address=5,
+                                max_rooms_per_connection=6, max_backlog=70,
+                                trusted_proxies=("10.0.0.0/8", "127.0.0.1"), shutdown_delay=15,
+                                shutdown_timeout=1.5)
+
+
+def test_every_setting_is_in_the_readme_configuration_table():
+    readme = (ROOT / "README.md").read_text()
+    table = {line.split("|")[1].strip().strip("`") for line in readme.splitlines() if line.startswith("| `")}
+    assert set(SETTING_NAMES) <= table, set(SETTING_NAMES) - table
 
 
 def test_flags_win_over_the_environment():
@@ -54,6 +71,18 @@ def test_flags_win_over_the_environment():
     ({"MAX_ROOMS_PER_CONNECTION": "0"}, "MAX_ROOMS_PER_CONNECTION"),
     ({"MAX_BACKLOG": "5"}, "MAX_BACKLOG"),
     ({"TRUSTED_PROXIES": "nginx.local"}, "TRUSTED_PROXIES"),
+    ({"RATE_WINDOW": "0"}, "RATE_WINDOW"),
+    ({"RATE_WINDOW": "nan"}, "RATE_WINDOW"),
+    ({"TYPING_BURST": "0"}, "TYPING_BURST"),
+    ({"TYPING_RATE": "soon"}, "TYPING_RATE"),
+    ({"DEDUPE_TTL": "60"}, "DEDUPE_TTL"),
+    ({"TOKEN_LIFETIME": "1"}, "TOKEN_LIFETIME"),
+    ({"PRESENCE_HEARTBEAT": "15"}, "PRESENCE_HEARTBEAT"),
+    ({"PRESENCE_EXPIRY": "58"}, "PRESENCE_EXPIRY"),
+    ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+    ({"MAX_FRAME_BYTES": "1000"}, "MAX_FRAME_BYTES"),
+    ({"SHUTDOWN_DELAY": "-1"}, "SHUTDOWN_DELAY"),
+    ({"SHUTDOWN_TIMEOUT": "inf"}, "SHUTDOWN_TIMEOUT"),
 ])
 def test_bad_values_name_the_setting(env, named):
     with pytest.raises(SettingsError) as error:
