@@ -27,7 +27,7 @@ from .service import ChatService
 from .stores.base import Store
 from .stores.memory import MemoryStore
 from .stores.redis import RedisStore, connect, instance_id
-from .transport import ChatSocketServer
+from .transport import ChatManager, ChatRedisManager, ChatSocketServer
 
 log = logging.getLogger(__name__)
 REDIS_PREFIX = "chat:"
@@ -56,13 +56,14 @@ def create_app(settings: Settings) -> web.Application:
         logger=False,
         engineio_logger=False,
         max_backlog=settings.max_backlog,
+        max_backlog_bytes=settings.max_backlog_bytes,
         max_connections_per_address=settings.max_connections_per_address,
     )
     service = ChatService(store, SocketIOFanout(sio, metrics), settings)
     sio.register_namespace(ChatNamespace(service, tokens, metrics))
     draining = asyncio.Event()
     metrics.track(connections=lambda: service.connection_count, rooms=lambda: service.room_count,
-                  draining=draining.is_set)
+                  draining=draining.is_set, deliveries=lambda: sio.eio.deliveries)
 
     middlewares: list[Middleware] = [security_headers, api_cross_origin(origins), api_errors,
                                      without_websocket_compression]
@@ -111,11 +112,11 @@ async def _send_clients_elsewhere(app: web.Application) -> None:
 def _shared_state(settings: Settings) -> tuple[Store, socketio.AsyncManager]:
     """The embedded store and in-process fan-out, or Redis for both."""
     if settings.redis_url is None:
-        return MemoryStore(), socketio.AsyncManager()
+        return MemoryStore(), ChatManager()
     instance = instance_id()
     log.info("shared mode", extra={"instance": instance, "redis": _redacted(settings.redis_url)})
     store = RedisStore(connect(settings.redis_url), instance=instance, prefix=REDIS_PREFIX)
-    manager = socketio.AsyncRedisManager(settings.redis_url, channel=REDIS_PREFIX + "socketio",
+    manager = ChatRedisManager(settings.redis_url, channel=REDIS_PREFIX + "socketio",
                                          redis_options={"socket_connect_timeout": 2, "socket_keepalive": True})
     return store, manager
 

@@ -13,6 +13,7 @@ from typing import Literal, get_args
 Transport = Literal["polling", "websocket"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LogFormat = Literal["text", "json"]
+EventLoop = Literal["uvloop", "asyncio"]
 SECRET_MIN_LENGTH = 32
 # The contract: a retried client_id is recognised for 10 minutes, and a user whose
 # instance died leaves `members` within 60 seconds.
@@ -46,10 +47,12 @@ class Settings:
     max_connections_per_address: int = 200
     max_rooms_per_connection: int = 100
     max_backlog: int = 1000  # packets waiting for a client that does not read; past it, it is cut off
+    max_backlog_bytes: int = 1 << 20  # bytes written to a client and not yet read; past it, it is cut off
     max_frame_bytes: int = 1_000_000  # largest Socket.IO frame or HTTP body read; Node's default too
     trusted_proxies: tuple[str, ...] = ()
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "text"
+    event_loop: EventLoop = "uvloop"  # asyncio's own loop when uvloop cannot be imported
     dedupe_ttl: float = 600.0
     token_lifetime: float = 7 * 24 * 3600.0
     join_history: int = 50
@@ -68,6 +71,7 @@ class Settings:
                "must be 1..1000000")
         _check(1 <= self.max_rooms_per_connection <= 10_000, "MAX_ROOMS_PER_CONNECTION", "must be 1..10000")
         _check(10 <= self.max_backlog <= 1_000_000, "MAX_BACKLOG", "must be 10..1000000")
+        _check(65_536 <= self.max_backlog_bytes <= 1 << 30, "MAX_BACKLOG_BYTES", "must be 65536..1073741824")
         _check(65_536 <= self.max_frame_bytes <= 100_000_000, "MAX_FRAME_BYTES", "must be 65536..100000000")
         _check(0.1 <= self.rate_window <= 86_400, "RATE_WINDOW", "must be 0.1..86400 seconds")
         _check(0.01 <= self.typing_rate <= 1000, "TYPING_RATE", "must be 0.01..1000 per second")
@@ -86,6 +90,7 @@ class Settings:
             _check(_is_network(proxy), "TRUSTED_PROXIES", f"{proxy!r} is not an IP address or network")
         _check(self.log_level in get_args(LogLevel), "LOG_LEVEL", f"must be one of {', '.join(get_args(LogLevel))}")
         _check(self.log_format in get_args(LogFormat), "LOG_FORMAT", "must be text or json")
+        _check(self.event_loop in get_args(EventLoop), "EVENT_LOOP", "must be uvloop or asyncio")
         _check(bool(self.transports) and set(self.transports) <= set(ALL_TRANSPORTS),
                "TRANSPORTS", "must be a comma-separated list of polling, websocket")
         if self.secret_key is not None:
@@ -138,10 +143,12 @@ _OPTIONS: tuple[tuple[str, type, str], ...] = (
     ("PRESENCE_EXPIRY", float, "seconds of silence after which an instance's users are dropped"),
     ("LOG_LEVEL", str, "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
     ("LOG_FORMAT", str, "text (key=value) or json (one object per line)"),
+    ("EVENT_LOOP", str, "uvloop (default, where it installs) or asyncio"),
     ("MAX_FRAME_BYTES", int, "largest Socket.IO frame or HTTP body read; a larger one closes the connection"),
     ("MAX_CONNECTIONS_PER_ADDRESS", int, "open connections one client address may hold"),
     ("MAX_ROOMS_PER_CONNECTION", int, "rooms one connection may have joined at once"),
     ("MAX_BACKLOG", int, "packets queued for a client that does not read before it is cut off"),
+    ("MAX_BACKLOG_BYTES", int, "bytes written to a client that does not read before it is cut off"),
     ("TRUSTED_PROXIES", str, "comma-separated proxy addresses/networks whose X-Forwarded-For is believed"),
     ("SHUTDOWN_DELAY", float, "seconds /readyz answers 503 after SIGTERM before connections close"),
     ("SHUTDOWN_TIMEOUT", float, "seconds in-flight handlers get after connections close"),
@@ -183,8 +190,9 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         values["transports"] = _split(str(values["transports"]).lower())
     if "log_level" in values:
         values["log_level"] = str(values["log_level"]).upper()
-    if "log_format" in values:
-        values["log_format"] = str(values["log_format"]).lower()
+    for lowercase in ("log_format", "event_loop"):
+        if lowercase in values:
+            values[lowercase] = str(values[lowercase]).lower()
     return Settings(**values)  # type: ignore[arg-type]
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -35,12 +37,29 @@ class Metrics:
         self.draining = Gauge("chat_draining", "1 from SIGTERM on: /readyz answers 503 until the instance exits",
                               registry=self.registry)
 
-    def track(self, connections: Callable[[], int], rooms: Callable[[], int], draining: Callable[[], bool]) -> None:
-        """Read the connection, room and draining gauges from live state at scrape time."""
+    def track(self, connections: Callable[[], int], rooms: Callable[[], int], draining: Callable[[], bool],
+              deliveries: Callable[[], Mapping[str, int]]) -> None:
+        """Read the connection, room and draining gauges and the delivery counts from live
+        state at scrape time."""
         self.connections.set_function(connections)
         self.rooms.set_function(rooms)
         self.draining.set_function(lambda: float(draining()))
+        self.registry.register(_DeliveryCollector(deliveries))
 
     def render(self) -> bytes:
         """The text exposition format."""
         return generate_latest(self.registry)
+
+
+class _DeliveryCollector(Collector):
+    """`chat_deliveries_total{path}`: events handed to this instance's connections, written
+    straight to a WebSocket (`direct`) or queued behind a backlog or for long-polling."""
+
+    def __init__(self, read: Callable[[], Mapping[str, int]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("chat_deliveries", "Events delivered to connections, by path", labels=["path"])
+        for path, count in sorted(self._read().items()):
+            family.add_metric([path], count)
+        yield family

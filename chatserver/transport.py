@@ -15,8 +15,11 @@ python-engineio 4.15; tests/functional/test_hostile.py fails if an upgrade moves
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import logging
+import struct
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,10 +33,31 @@ from .errors import InvalidPayload, RateLimited, TooLarge
 from .frames import MalformedPacket, StrictPacket, check_engine_frame, check_polling_body
 
 log = logging.getLogger(__name__)
+# The versions these hooks were written and tested against; see `check_library_versions`.
+TESTED_VERSIONS = {"python-socketio": "5.18.1", "python-engineio": "4.15.1"}
 # Names the Socket.IO libraries use for their own events; a client may not send them.
 RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "disconnecting",
                              "newListener", "removeListener"})
 RETRY_AFTER_FULL = 10  # seconds a refused handshake is told to wait
+
+
+class UntestedLibrary(RuntimeError):
+    """An installed python-socketio or python-engineio is not the version this module's
+    hooks were tested with; the message is one line."""
+
+
+def check_library_versions(installed: Callable[[str], str] = importlib.metadata.version) -> None:
+    """Refuse to run on versions other than `TESTED_VERSIONS`.
+
+    The hooks here override private methods; on another version they could fail
+    silently (a frame check skipped, a direct write out of order), so the server does
+    not start rather than fall back to a path that was never tested either.
+    """
+    for package, tested in TESTED_VERSIONS.items():
+        version = installed(package)
+        if version != tested:
+            raise UntestedLibrary(f"{package} {version} is installed, but chatserver's transport hooks are "
+                                  f"tested with {tested} only: install the versions in requirements.txt")
 
 
 @dataclass(frozen=True)
@@ -69,13 +93,67 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
             await self.eio.close_connection(eio_sid, f"malformed packet: {error}")
 
 
+class _DirectEmit:
+    """Emits without an acknowledgement, to a room or one connection, go through
+    `GuardedEngineServer.deliver`: one encode, no task or queue hop per recipient."""
+
+    server: ChatSocketServer
+    get_participants: Any
+
+    async def _deliver(self, event: str, args: list[Any], namespace: str, room: str | None,
+                       skip_sid: str | list[str] | None) -> None:
+        skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
+        eio_sids = [eio_sid for sid, eio_sid in self.get_participants(namespace, room) if sid not in skip]
+        if not eio_sids:
+            return
+        encoded = self.server.packet_class(socketio.packet.EVENT, namespace=namespace, data=[event, *args]).encode()
+        over = self.server.eio.deliver(eio_sids, encoded)
+        if over:
+            await self.server.eio.cut_off(over)
+
+
+class ChatManager(_DirectEmit, socketio.AsyncManager):  # type: ignore[misc]
+    """The in-process client manager (embedded mode), delivering through `deliver`."""
+
+    async def emit(self, event: str, data: Any, namespace: str, room: str | None = None,
+                   skip_sid: str | list[str] | None = None, callback: Any = None, to: str | None = None,
+                   **kwargs: Any) -> None:
+        room = to or room
+        if callback is not None:
+            await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs)
+        elif namespace in self.rooms:
+            await self._deliver(event, _arguments(data), namespace, room, skip_sid)
+
+
+class ChatRedisManager(_DirectEmit, socketio.AsyncRedisManager):  # type: ignore[misc]
+    """python-socketio's Redis pub/sub manager, delivering its local share through `deliver`."""
+
+    async def _handle_emit(self, message: dict[str, Any]) -> None:
+        namespace = message.get("namespace") or "/"
+        if message.get("callback") is not None or message.get("binary") or not isinstance(message["data"], list):
+            await super()._handle_emit(message)
+        elif namespace in self.rooms:
+            await self._deliver(message["event"], message["data"], namespace, message.get("room"),
+                                message.get("skip_sid"))
+
+
+def _arguments(data: Any) -> list[Any]:
+    """An emit's `data` as the event's argument list, as python-socketio reads it."""
+    if isinstance(data, tuple):
+        return list(data)
+    return [] if data is None else [data]
+
+
 class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
     """`engineio.AsyncServer` that checks frames before decoding them, bounds what waits
     for each client, and caps connections per address."""
 
-    def __init__(self, *, max_backlog: int, max_connections_per_address: int, **options: Any) -> None:
+    def __init__(self, *, max_backlog: int, max_backlog_bytes: int, max_connections_per_address: int,
+                 **options: Any) -> None:
         super().__init__(**options)
         self.max_backlog = max_backlog
+        self.max_backlog_bytes = max_backlog_bytes
+        self.deliveries: Counter[str] = Counter({"direct": 0, "queued": 0})  # by path, see `deliver`
         self.max_connections_per_address = max_connections_per_address
         self._addresses: dict[str, str] = {}  # sid -> client address
         self._per_address: Counter[str] = Counter()
@@ -104,6 +182,44 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
                 return error_response(InvalidPayload("not an Engine.IO payload"))
         response: web.StreamResponse = await super().handle_request(request)
         return response
+
+    def deliver(self, sids: Iterable[str], encoded: str) -> list[str]:
+        """Hand one encoded Socket.IO packet to each of `sids` in this very step (no await),
+        so that deliveries keep the order in which they were made; return the sids that
+        are past their backlog bound, for the caller to cut off with `cut_off`.
+
+        The Engine.IO message and its WebSocket frame are built once. A recipient on a
+        WebSocket with nothing queued or being sent gets the frame written straight to its
+        transport; any other (long-polling, upgrading, or with a backlog) gets the packet
+        on its queue, behind what waits there.
+        """
+        frame = websocket_text_frame(("4" + encoded).encode())
+        queued = engineio.packet.Packet(engineio.packet.MESSAGE, encoded)
+        over: list[str] = []
+        direct = 0
+        for sid in sids:
+            socket = self.sockets.get(sid)
+            if socket is None or socket.closing or socket.closed:
+                continue
+            websocket = self._websockets.get(sid)
+            if websocket is not None and socket.upgraded and websocket.writer_idle(socket.queue):
+                if websocket.buffered() > self.max_backlog_bytes:
+                    over.append(sid)
+                else:
+                    websocket.write(frame)
+                    direct += 1
+            elif socket.queue.qsize() >= self.max_backlog:
+                over.append(sid)
+            else:
+                socket.queue.put_nowait(queued)
+                self.deliveries["queued"] += 1
+        self.deliveries["direct"] += direct
+        return over
+
+    async def cut_off(self, sids: Iterable[str]) -> None:
+        """Close the connections of clients that stopped reading (see `deliver`)."""
+        for sid in sids:
+            await self.close_connection(sid, "not reading (backlog bound reached)", abort=True)
 
     async def send_packet(self, sid: str, pkt: engineio.packet.Packet) -> None:
         """Queue `pkt` for the client, or cut off a client with `max_backlog` packets unread."""
@@ -170,7 +286,10 @@ class CheckedWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
         self.environ = environ
         # aiohttp refuses a message of exactly `max_msg_size` bytes; the limit is inclusive.
         self._sock = web.WebSocketResponse(max_msg_size=self.server.max_http_buffer_size + 1)
-        await self._sock.prepare(environ["aiohttp.request"])
+        try:
+            await self._sock.prepare(environ["aiohttp.request"])
+        except ConnectionResetError:  # the client left before its upgrade was answered
+            return self._sock  # aiohttp drops a response to a closed connection quietly
         sid = self.handler.__self__.sid
         open_websockets: dict[str, CheckedWebSocket] = self.server._websockets
         open_websockets[sid] = self
@@ -195,11 +314,32 @@ class CheckedWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
         frame: str | bytes = message.data
         return frame
 
+    def writer_idle(self, queue: asyncio.Queue[Any]) -> bool:
+        """Whether Engine.IO's writer task for this socket holds nothing unsent: it waits
+        on an empty queue. (Between taking packets off the queue and writing them, the
+        queue is empty but the writer is not waiting.)"""
+        transport = self._transport
+        return (queue.empty() and bool(queue._getters)  # type: ignore[attr-defined]
+                and transport is not None and not transport.is_closing())
+
+    def buffered(self) -> int:
+        """Bytes written to this connection that the client has not taken yet."""
+        return self._transport.get_write_buffer_size() if self._transport is not None else 0
+
+    def write(self, frame: bytes) -> None:
+        """Write a whole WebSocket frame now (see `GuardedEngineServer.deliver`)."""
+        if self._transport is not None:
+            self._transport.write(frame)
+
     def abort(self) -> None:
         """Drop the TCP connection at once."""
-        transport = self.environ["aiohttp.request"].transport
-        if transport is not None:
-            transport.abort()
+        if self._transport is not None:
+            self._transport.abort()
+
+    @property
+    def _transport(self) -> asyncio.Transport | None:
+        transport: asyncio.Transport | None = self.environ["aiohttp.request"].transport
+        return transport
 
     def _refuse(self, reason: str) -> None:
         self.server.log_closing(self.handler.__self__.sid, reason)
@@ -226,3 +366,15 @@ class _ReadBody:
 
 def _address(request: web.BaseRequest) -> str:
     return request.remote or "unknown"
+
+
+def websocket_text_frame(payload: bytes) -> bytes:
+    """One unfragmented, unmasked WebSocket text frame (RFC 6455 section 5.2), as a server sends."""
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", 0x81, size)
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + payload

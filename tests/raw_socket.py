@@ -4,11 +4,14 @@ not, and reads (or does not read) exactly when the test says."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from typing import Any
 
 import aiohttp
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import Request, TextMessage
 
 from tests.chat_client import NAMESPACE
 
@@ -98,3 +101,57 @@ def _small_buffer_factory(size: int | None) -> Any:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size or 4096)
         return sock
     return factory
+
+
+class UnreadSocket:
+    """A WebSocket to /socket.io/ over a plain asyncio stream (framing by wsproto), joined
+    to /chat. Unlike `RawSocket`, nothing reads from the network until `receive` is
+    called: a client that truly stops reading, down to a 4 KiB kernel buffer."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ws: WSConnection) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.ws = ws
+        self._pending: list[str] = []
+        self._partial = ""
+
+    @classmethod
+    async def connect(cls, base_url: str, token: str) -> UnreadSocket:
+        host, port = base_url.removeprefix("http://").split(":")
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
+        ws = WSConnection(ConnectionType.CLIENT)
+        raw = cls(reader, writer, ws)
+        writer.write(ws.send(Request(host=f"{host}:{port}", target="/socket.io/?EIO=4&transport=websocket")))
+        assert (await raw.receive()).startswith("0")
+        await raw.send(f"40{NAMESPACE}," + json.dumps({"token": token}))
+        assert (await raw.receive()).startswith(f"40{NAMESPACE},")
+        return raw
+
+    async def send(self, frame: str) -> None:
+        self.writer.write(self.ws.send(TextMessage(data=frame)))
+        await self.writer.drain()
+
+    async def receive(self, timeout: float = 5) -> str:
+        """The next text frame."""
+        async with asyncio.timeout(timeout):
+            while not self._pending:
+                data = await self.reader.read(65536)
+                if not data:
+                    raise ConnectionError("socket ended")
+                self.ws.receive_data(data)
+                for event in self.ws.events():
+                    if isinstance(event, TextMessage):
+                        self._partial += event.data
+                        if event.message_finished:
+                            self._pending.append(self._partial)
+                            self._partial = ""
+        return self._pending.pop(0)
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self.writer.wait_closed()
