@@ -286,10 +286,12 @@ class CheckedWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
         self.environ = environ
         # aiohttp refuses a message of exactly `max_msg_size` bytes; the limit is inclusive.
         self._sock = web.WebSocketResponse(max_msg_size=self.server.max_http_buffer_size + 1)
+        request = environ["aiohttp.request"]
         try:
-            await self._sock.prepare(environ["aiohttp.request"])
+            await self._sock.prepare(request)
         except ConnectionResetError:  # the client left before its upgrade was answered
             return self._sock  # aiohttp drops a response to a closed connection quietly
+        self._transport: asyncio.Transport = request.transport
         sid = self.handler.__self__.sid
         open_websockets: dict[str, CheckedWebSocket] = self.server._websockets
         open_websockets[sid] = self
@@ -318,28 +320,20 @@ class CheckedWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
         """Whether Engine.IO's writer task for this socket holds nothing unsent: it waits
         on an empty queue. (Between taking packets off the queue and writing them, the
         queue is empty but the writer is not waiting.)"""
-        transport = self._transport
         return (queue.empty() and bool(queue._getters)  # type: ignore[attr-defined]
-                and transport is not None and not transport.is_closing())
+                and not self._transport.is_closing())
 
     def buffered(self) -> int:
         """Bytes written to this connection that the client has not taken yet."""
-        return self._transport.get_write_buffer_size() if self._transport is not None else 0
+        return self._transport.get_write_buffer_size()
 
     def write(self, frame: bytes) -> None:
         """Write a whole WebSocket frame now (see `GuardedEngineServer.deliver`)."""
-        if self._transport is not None:
-            self._transport.write(frame)
+        self._transport.write(frame)
 
     def abort(self) -> None:
         """Drop the TCP connection at once."""
-        if self._transport is not None:
-            self._transport.abort()
-
-    @property
-    def _transport(self) -> asyncio.Transport | None:
-        transport: asyncio.Transport | None = self.environ["aiohttp.request"].transport
-        return transport
+        self._transport.abort()
 
     def _refuse(self, reason: str) -> None:
         self.server.log_closing(self.handler.__self__.sid, reason)
