@@ -7,7 +7,9 @@ from collections.abc import Mapping
 import socketio
 
 from .metrics import Metrics
+from .models import MessageDict
 from .namespace import NAMESPACE
+from .stores.base import Announcement
 
 # Socket.IO also puts every connection in a room named by its sid; prefixing chat
 # rooms keeps a room id from ever addressing someone's private connection room.
@@ -29,5 +31,14 @@ class SocketIOFanout:
 
     async def emit(self, event: str, payload: Mapping[str, object], room: str, skip: str | None = None) -> None:
         await self._sio.emit(event, payload, to=ROOM_PREFIX + room, skip_sid=skip, namespace=NAMESPACE)
-        if event == "message":
-            self._metrics.messages_out.inc()
+
+    def announcement(self, room: str) -> Announcement | None:
+        announcement: Announcement | None = self._sio.manager.announcement("message", NAMESPACE, ROOM_PREFIX + room)
+        return announcement
+
+    async def emit_message(self, message: MessageDict, room: str, *, announced: bool) -> None:
+        if announced:
+            await self._sio.manager.emit("message", message, NAMESPACE, room=ROOM_PREFIX + room, ignore_queue=True)
+        else:
+            await self.emit("message", message, room)
+        self._metrics.messages_out.inc()

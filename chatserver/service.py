@@ -13,7 +13,7 @@ from typing import Protocol
 from .config import Settings
 from .errors import ChatError, Forbidden, InvalidPayload, InvalidRoom, NotJoined, RateLimited, TooLarge, Unauthorized
 from .models import MessageDict, Position, User, is_room_id, is_unicode
-from .stores.base import Draft, Page, PrivateRoom, RateLimit, Recovery, Store
+from .stores.base import Announcement, Draft, Page, PrivateRoom, RateLimit, Recovery, Store
 from .throttle import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,16 @@ class Fanout(Protocol):
     async def exit(self, conn: str, room: str) -> None: ...
 
     async def emit(self, event: str, payload: Mapping[str, object], room: str, skip: str | None = None) -> None: ...
+
+    def announcement(self, room: str) -> Announcement | None:
+        """How the store is to publish a message of `room` to the other instances in the
+        same step as storing it; None when `emit_message` reaches them itself."""
+        ...
+
+    async def emit_message(self, message: MessageDict, room: str, *, announced: bool) -> None:
+        """Deliver a stored message to everyone in `room`: on this instance only, when the
+        store already `announced` it to the others."""
+        ...
 
 
 @dataclass
@@ -228,10 +238,11 @@ class ChatService:
             raise TooLarge(f"text is longer than {self._settings.max_message_length} characters")
         draft = Draft(id=secrets.token_hex(12), room=room, user=user.as_dict(), text=text,
                       ts=int(self._clock() * 1000), client_id=client_id)
+        announce = self._fanout.announcement(room)
         appended = await self._store.append(draft, history_size=self._settings.history_size,
-                                            dedupe_ttl=self._settings.dedupe_ttl, rate=rate)
+                                            dedupe_ttl=self._settings.dedupe_ttl, rate=rate, announce=announce)
         if not appended.duplicate:
-            await self._fanout.emit("message", appended.message, room)
+            await self._fanout.emit_message(appended.message, room, announced=announce is not None)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("message", extra={"room": room, "user": user.id, "seq": appended.message["seq"],
                                         "duplicate": appended.duplicate})

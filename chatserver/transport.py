@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import json
 import logging
 import struct
 from collections import Counter
@@ -31,6 +32,7 @@ from engineio.async_drivers import aiohttp as engineio_aiohttp
 from .api import error_response
 from .errors import InvalidPayload, RateLimited, TooLarge
 from .frames import MalformedPacket, StrictPacket, check_engine_frame, check_polling_body
+from .stores.base import Announcement
 
 log = logging.getLogger(__name__)
 # The versions these hooks were written and tested against; see `check_library_versions`.
@@ -115,6 +117,10 @@ class _DirectEmit:
 class ChatManager(_DirectEmit, socketio.AsyncManager):  # type: ignore[misc]
     """The in-process client manager (embedded mode), delivering through `deliver`."""
 
+    def announcement(self, event: str, namespace: str, room: str) -> Announcement | None:
+        """None: there are no other instances to tell."""
+        return None
+
     async def emit(self, event: str, data: Any, namespace: str, room: str | None = None,
                    skip_sid: str | list[str] | None = None, callback: Any = None, to: str | None = None,
                    **kwargs: Any) -> None:
@@ -127,6 +133,26 @@ class ChatManager(_DirectEmit, socketio.AsyncManager):  # type: ignore[misc]
 
 class ChatRedisManager(_DirectEmit, socketio.AsyncRedisManager):  # type: ignore[misc]
     """python-socketio's Redis pub/sub manager, delivering its local share through `deliver`."""
+
+    def announcement(self, event: str, namespace: str, room: str) -> Announcement:
+        """The pub/sub message python-socketio's managers on the other instances act on,
+        with the event's one argument left out, for a store to publish in the same step
+        as storing it. This instance delivers its own share with `ignore_queue=True`."""
+        envelope = json.dumps({"method": "emit", "event": event, "binary": False, "namespace": namespace,
+                               "room": room, "skip_sid": None, "callback": None, "host_id": self.host_id},
+                              separators=(",", ":"))
+        return Announcement(channel=self.channel, prefix=envelope[:-1] + ',"data":[', suffix="]}")
+
+    async def emit(self, event: str, data: Any, namespace: str | None = None, room: str | None = None,
+                   skip_sid: str | list[str] | None = None, callback: Any = None, to: str | None = None,
+                   **kwargs: Any) -> None:
+        namespace = namespace or "/"
+        if kwargs.get("ignore_queue") and callback is None:
+            if namespace in self.rooms:
+                await self._deliver(event, _arguments(data), namespace, to or room, skip_sid)
+        else:
+            await super().emit(event, data, namespace=namespace, room=room, skip_sid=skip_sid, callback=callback,
+                               to=to, **kwargs)
 
     async def _handle_emit(self, message: dict[str, Any]) -> None:
         namespace = message.get("namespace") or "/"

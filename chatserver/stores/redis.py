@@ -18,7 +18,7 @@ from redis.retry import Retry
 from ..errors import RateLimited, StoreUnavailable
 from ..models import MessageDict, Position, User
 from . import redis_scripts as lua
-from .base import Appended, Draft, Page, PrivateRoom, RateLimit, Recovery
+from .base import Announcement, Appended, Draft, Page, PrivateRoom, RateLimit, Recovery
 from .memory import new_epoch
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class RedisStore:
     # --- messages -----------------------------------------------------------
 
     async def append(self, draft: Draft, *, history_size: int, dedupe_ttl: float,
-                     rate: RateLimit | None) -> Appended:
+                     rate: RateLimit | None, announce: Announcement | None = None) -> Appended:
         message = draft.as_message(0)
         # stored as JSON without `seq`; the script writes the `seq` it allocates in front
         body = json.dumps({key: value for key, value in message.items() if key != "seq"}, separators=(",", ":"))
@@ -88,7 +88,8 @@ class RedisStore:
                   if draft.client_id else "")
         rate_key = f"{self._p}rate:{rate.key}" if rate else ""
         args: list[str | int] = [new_epoch(), body, history_size, int(dedupe_ttl * 1000),
-                                 rate.limit if rate else 0, int(rate.window * 1000) if rate else 0, draft.id]
+                                 rate.limit if rate else 0, int(rate.window * 1000) if rate else 0, draft.id,
+                                 *((announce.channel, announce.prefix, announce.suffix) if announce else ("", "", ""))]
         async with self._available():
             outcome, value = await self._append(keys=[*self._room_keys(draft.room), dedupe, rate_key], args=args)
         if int(outcome) == LIMITED:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 
 import pytest
 
 from chatserver.models import Position, User
-from chatserver.stores.base import Draft
+from chatserver.stores.base import Announcement, Draft
 from chatserver.stores.redis import RedisStore, connect
 
 ANA = User("u-ana", "Ana")
@@ -68,3 +69,28 @@ async def test_a_dead_instance_is_reaped_and_its_users_reported_left(make_store)
     assert await alive.members("lobby") == [BEN]
     assert await alive.online_rooms(10) == [("lobby", 1)]
     assert await alive.reap(expiry=0.2) == []  # reaped once, by whoever came first
+
+
+async def test_append_publishes_the_stored_message_in_the_same_step_and_a_retry_does_not(make_store, redis_url):
+    store = make_store("a")
+    channel = f"test-announce-{secrets.token_hex(4)}"
+    announce = Announcement(channel=channel, prefix='{"event":"message","data":[', suffix="]}")
+    listener = connect(redis_url)
+    pubsub = listener.pubsub()
+    await pubsub.subscribe(channel)
+    try:
+        first = Draft(id="m1", room="lobby", user=ANA.as_dict(), text="hi", ts=1, client_id="c1")
+        stored = await store.append(first, history_size=10, dedupe_ttl=60, rate=None, announce=announce)
+        retried = await store.append(first, history_size=10, dedupe_ttl=60, rate=None, announce=announce)
+        assert retried.duplicate and not stored.duplicate
+        published = []
+        deadline = asyncio.get_running_loop().time() + 1
+        while asyncio.get_running_loop().time() < deadline:
+            item = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+            if item is not None:
+                published.append(item["data"])
+        assert len(published) == 1
+        assert json.loads(published[0]) == {"event": "message", "data": [stored.message]}
+    finally:
+        await pubsub.aclose()
+        await listener.aclose()

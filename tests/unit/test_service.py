@@ -33,6 +33,13 @@ class RecordingFanout:
     async def emit(self, event: str, payload: Mapping[str, object], room: str, skip: str | None = None) -> None:
         self.emitted.append((event, dict(payload), room, skip))
 
+    def announcement(self, room: str) -> None:
+        return None
+
+    async def emit_message(self, message: Mapping[str, object], room: str, *, announced: bool) -> None:
+        assert not announced
+        await self.emit("message", message, room)
+
     def events(self, name: str) -> list[dict]:
         return [payload for event, payload, _, _ in self.emitted if event == name]
 
