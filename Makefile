@@ -14,6 +14,8 @@ test: $(VENV)/.test web/node_modules/.installed system-deps
 	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# `make bench`: our server and the Node reference (bench/reference) side by side, see bench/README.md;
+# ARGS="--only throughput --redis ..." passes options. The cluster scenario and --redis need redis-server.
 bench: $(VENV)/.test
 	$(PY) -m bench $(ARGS)
 

@@ -1,107 +1,127 @@
-"""`python -m bench`: run the scenarios against our server (and the Node reference) and print a table.
+"""`python -m bench`: run the scenarios against our server and the Node reference, side by side.
 
-Each server runs alone, on a free loopback port, while the generator (bench/load.js) loads it, so the
-two never share the machine's two cores with each other. Order per server: memory first (on a fresh
-process, before load has grown its heap), then full throughput, then the fixed rate.
+Each server runs alone, on free loopback ports, while the generator (bench/load.js) loads it, so the
+two never share the machine's cores with each other. Prints one `BENCH {json}` line per run as it
+finishes, then one Markdown table for all of them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shlex
+import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from .report import markdown
-from .scenarios import Plan, Result, ensure_node_modules, measure_memory, run_load
-from .servers import QUIET_TIMEOUT, Server, log_problems, start_ours, start_reference, stop, wait_quiet
+from .generator import Generator, Result
+from .report import json_line, markdown
+from .scenarios import SCENARIOS, SINGLE, Plan, Setup, run_target
+from .servers import HOST, REFERENCE_DIR, TARGETS, Redis, install_node_modules, start_redis, stop
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_REFERENCE = REPO.parent / "shared" / "reference" / "node-socketio"
+BENCH_DIR = Path(__file__).resolve().parent
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    defaults = Plan()
+    plan, generator = Plan(), Generator()
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--with-reference", action="store_true", help="also run the Node reference server")
-    parser.add_argument("--reference-dir", type=Path, default=DEFAULT_REFERENCE, help="where server.js lives")
-    parser.add_argument("--subscribers", type=int, default=defaults.subscribers, help="sockets in the room")
-    parser.add_argument("--inflight", type=int, default=defaults.inflight, help="unacknowledged messages at once")
-    parser.add_argument("--duration", type=float, default=defaults.duration, help="measured seconds per load")
-    parser.add_argument("--warmup", type=float, default=defaults.warmup, help="unmeasured seconds before")
-    parser.add_argument("--rate", type=float, default=defaults.rate, help="messages per second, fixed-rate load")
-    parser.add_argument("--idle", type=int, default=defaults.idle, help="idle connections for the memory figure")
-    parser.add_argument("--idle-users", choices=["shared", "distinct"], default=defaults.idle_users,
-                        help="one user for all idle connections, or one user each (adds O(n^2) presence)")
-    parser.add_argument("--client", choices=["lean", "official"], default=defaults.client,
-                        help="subscribers on the lean client (cheap) or on socket.io-client")
-    parser.add_argument("--no-deflate", action="store_true", help="clients do not offer permessage-deflate")
-    parser.add_argument("--only", choices=["memory", "throughput", "rate"], action="append",
-                        help="run only these scenarios (repeatable)")
-    parser.add_argument("--json", type=Path, help="also write the raw results to this file")
+    add = parser.add_argument
+    add("--no-reference", action="store_true", help="run our server only")
+    add("--only", choices=SCENARIOS, action="append", help="run only these scenarios (repeatable)")
+    add("--redis", action="store_true", help="the single-instance scenarios on Redis too (cluster always is)")
+    add("--redis-url", help="use this Redis on 127.0.0.1 instead of starting a redis-server")
+    add("--subscribers", type=int, default=plan.subscribers, help="members of the one room (throughput, rate)")
+    add("--inflight", type=int, default=plan.inflight, help="unacknowledged messages at once (throughput)")
+    add("--rate", type=float, default=plan.rate, help="messages per second (rate)")
+    add("--rooms", type=int, default=plan.rooms, help="rooms (rooms-rate, rooms-max, cluster)")
+    add("--room-users", type=int, default=plan.room_users, help="users per room, all of them sending")
+    add("--room-rate", type=float, default=plan.room_rate, help="messages per second per user (rooms-rate)")
+    add("--room-inflight", type=int, default=plan.room_inflight,
+        help="unacknowledged messages per user (rooms-max, cluster)")
+    add("--cluster-layout", choices=["rooms", "spread"], default=generator.layout,
+        help="with two instances: each room's users on one instance, or spread over both")
+    add("--idle", type=int, default=plan.idle, help="idle connections for the memory figure")
+    add("--connections", type=int, default=plan.connections, help="idle connections to open (connections)")
+    add("--idle-users", choices=["shared", "distinct"], default=plan.idle_users,
+        help="one user for all idle connections, or one user each (adds O(n^2) presence)")
+    add("--duration", type=float, default=plan.duration, help="measured seconds per load")
+    add("--warmup", type=float, default=plan.warmup, help="unmeasured seconds before")
+    add("--settle", type=float, default=plan.settle, help="seconds to wait before reading memory")
+    add("--generator-processes", type=int, default=generator.processes,
+        help="load.js processes sharing the connections (when one saturates a core)")
+    add("--client", choices=["lean", "official"], default=generator.client,
+        help="connections on the lean client (cheap) or on socket.io-client")
+    add("--no-deflate", action="store_true", help="clients do not offer permessage-deflate")
+    add("--json", type=Path, help="also write all results to this file, as one JSON list")
     return parser.parse_args(argv)
 
 
 def plan_from(args: argparse.Namespace) -> Plan:
-    return Plan(subscribers=args.subscribers, inflight=args.inflight, duration=args.duration, warmup=args.warmup,
-                rate=args.rate, idle=args.idle, idle_users=args.idle_users, client=args.client,
-                deflate=not args.no_deflate)
+    generator = Generator(processes=args.generator_processes, client=args.client, deflate=not args.no_deflate,
+                          layout=args.cluster_layout)
+    return Plan(subscribers=args.subscribers, inflight=args.inflight, rate=args.rate, rooms=args.rooms,
+                room_users=args.room_users, room_rate=args.room_rate, room_inflight=args.room_inflight,
+                idle=args.idle, idle_users=args.idle_users, connections=args.connections, duration=args.duration,
+                warmup=args.warmup, settle=args.settle, generator=generator)
 
 
-def run_scenarios(server: Server, plan: Plan, only: list[str] | None) -> dict[str, Result]:
-    """The chosen scenarios against one running server, in the order that keeps them fair."""
-    results: dict[str, Result] = {}
-    for name in ("memory", "throughput", "rate"):
-        if only and name not in only:
-            continue
-        print(f"  {server.target}: {name} ...", file=sys.stderr, flush=True)
-        _settle(server)
+def raise_open_files(connections: int) -> None:
+    """Lift the soft limit on open files to the hard one, for us and the processes we start:
+    each connection is a descriptor in the generator and another in the server."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard != resource.RLIM_INFINITY and hard < connections + 1000:
+        print(f"warning: at most {hard} open files per process; {connections} connections may fail", file=sys.stderr)
+
+
+@contextmanager
+def redis_for(args: argparse.Namespace, chosen: list[str], log_dir: Path) -> Iterator[Redis | None]:
+    """The Redis of this run: the one given, one started here, or none if nothing needs it."""
+    if args.redis_url:
+        if urlsplit(args.redis_url).hostname not in (HOST, "localhost"):
+            raise SystemExit(f"--redis-url must point at {HOST}: the bench loads this machine only")
+        yield Redis(args.redis_url, None)
+    elif args.redis or "cluster" in chosen:
+        if not shutil.which("redis-server"):
+            raise SystemExit("redis-server is not installed (apt-get install redis-server); it is needed by "
+                             "--redis and the cluster scenario (leave it out with --only)")
+        redis, process = start_redis(log_dir)
         try:
-            results[name] = measure_memory(server, plan) if name == "memory" else run_load(server, plan, name)
-        except RuntimeError as error:  # one broken scenario should not cost the others
-            print(f"  {server.target}: {name} failed: {error}", file=sys.stderr)
-    return results
-
-
-def _settle(server: Server) -> None:
-    if not wait_quiet(server.pid):
-        print(f"  {server.target}: still busy {QUIET_TIMEOUT:.0f} s after the last load", file=sys.stderr)
-
-
-def bench_target(server: Server, plan: Plan, only: list[str] | None) -> dict[str, Result]:
-    """Run the scenarios, stop the server, and warn about anything odd in its exit or its log."""
-    try:
-        results = run_scenarios(server, plan, only)
-        _settle(server)  # a SIGTERM amid the clients' disconnects is a separate test, not this one's
-    finally:
-        code = stop(server)
-    if code != 0:
-        print(f"  {server.target}: " + ("killed: it did not stop on SIGTERM" if code is None else f"exit code {code}"),
-              file=sys.stderr)
-    problems = log_problems(server)
-    if problems:
-        print(f"  {server.target}: suspicious lines in {server.log_path}:", file=sys.stderr)
-        for line in problems:
-            print(f"    {line}", file=sys.stderr)
-    return results
+            yield redis
+        finally:
+            stop(process)
+    else:
+        yield None
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     plan = plan_from(args)
-    ensure_node_modules()
+    chosen = args.only or list(SCENARIOS)
+    targets = [target for target in TARGETS if target == "ours" or not args.no_reference]
+    raise_open_files(max(plan.connections, plan.idle, plan.rooms * plan.room_users))
+    install_node_modules(BENCH_DIR)
+    if "reference" in targets:
+        install_node_modules(REFERENCE_DIR)
     log_dir = Path(tempfile.mkdtemp(prefix="chat-bench-"))
     print(f"server logs in {log_dir}", file=sys.stderr)
-    results = {"ours": bench_target(start_ours(REPO, log_dir), plan, args.only)}
-    if args.with_reference:
-        results["reference"] = bench_target(start_reference(args.reference_dir, log_dir), plan, args.only)
+    results: list[Result] = []
+    with redis_for(args, chosen, log_dir) as redis:
+        for target in targets:
+            for result in run_target(Setup(target, log_dir, redis), plan, chosen, redis_mode=args.redis):
+                print(json_line(result), flush=True)
+                results.append(result)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
-    command = shlex.join(["python", "-m", "bench", *argv])
-    print(markdown(results, plan, command))
-    return 0
+    print(markdown(results, plan, args.redis, shlex.join(["python", "-m", "bench", *argv])))
+    expected = len([name for name in SINGLE if name in chosen]) + (2 if "cluster" in chosen else 0)
+    return 0 if len(results) == expected * len(targets) else 1
 
 
 if __name__ == "__main__":

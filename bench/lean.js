@@ -1,17 +1,22 @@
-// A receive-mostly Socket.IO v4 client over one WebSocket, for the benchmark's subscribers.
+// A minimal Socket.IO v4 client over one WebSocket, for the benchmark's members.
 //
-// Why not socket.io-client for them: on a 2-core machine the generator shares the CPU with the
-// server, and the official client spends most of its time per received event in emitter hops and
-// JSON.parse. This client speaks just enough Engine.IO v4 / Socket.IO v5 (open, connect to a
-// namespace, one `join` with its ack, ping/pong) and reads the send time out of `message` frames
-// with a byte search, so one event costs a few microseconds. Publishers and idle connections
-// still use socket.io-client.
+// Why not socket.io-client: on a 2-core machine the generator shares the CPU with the server, and
+// the official client spends most of its time per received event in emitter hops and JSON.parse.
+// This client speaks just enough Engine.IO v4 / Socket.IO v5 (open, connect to a namespace, one
+// `join`, `message` with acks, ping/pong) and reads what the benchmark needs out of each `message`
+// frame with byte searches, so one event costs a few microseconds. official.js has the same
+// interface on socket.io-client, to check that both count the same.
 'use strict';
 
 const WebSocket = require('ws');
+const { parseText } = require('./text');
 
 const JOIN_ACK_ID = 1;
 const SETUP_TIMEOUT_MS = 10000;
+const SWEEP_INTERVAL_MS = 250;
+const SEQ = Buffer.from('"seq":');
+const TEXT = Buffer.from('"text":"');
+const OK = '[{"ok":true';
 
 // Frame prefixes of a namespace: Engine.IO type 4 (message) + Socket.IO type + "/nsp," unless "/".
 function prefixes(namespace) {
@@ -19,23 +24,60 @@ function prefixes(namespace) {
   return {
     connect: `40${nsp}`,
     connectError: `44${nsp}`,
-    ack: `43${nsp}${JOIN_ACK_ID}`,
-    join: `42${nsp}${JOIN_ACK_ID}`,
+    event: `42${nsp}`,
+    ack: `43${nsp}`,
     message: Buffer.from(`42${nsp}["message",`),
   };
 }
 
+// Every client with acks outstanding; one timer fails those older than their deadline.
+const waiting = new Set();
+setInterval(() => {
+  const now = Date.now();
+  for (const client of waiting) client.expire(now);
+}, SWEEP_INTERVAL_MS).unref();
+
+/** The integer after `needle` in `data` (from `from`), or -1 if there is none. */
+function integerAfter(data, needle, from) {
+  const at = data.indexOf(needle, from);
+  return at < 0 ? -1 : Number.parseInt(data.toString('latin1', at + needle.length, at + needle.length + 20), 10);
+}
+
 /**
- * Connects, enters `namespace` with `auth`, joins `room`; resolves once the join is acknowledged.
- * `needle` is the bytes just before the send time in a `message` frame (e.g. `"sent_at":`);
- * `onSentAt(ms)` is called for each such frame, `onClose()` if the connection drops.
+ * Connects, enters `namespace` with `auth`, joins `room`; resolves once the join is acknowledged,
+ * to `{joined, send, close}`: `joined` is the join ack, `send(payload, ackTimeoutMs, done)` emits
+ * a `message` and calls `done(null)` on an ok ack, else `done(kind, detail)` with kind `nack` or
+ * `timeout`. `onMessage(seq, sentAt, sender, n)` gets each `message` event (seq -1 when the server
+ * sends none; the rest from the text, see text.js); `onClose()` is called if the connection drops.
  */
-function subscribe({ url, namespace, auth, room, deflate, needle, onSentAt, onClose }) {
+function open({ url, namespace, auth, room, deflate, onMessage, onClose }) {
   const wsUrl = `${url.replace(/^http/, 'ws')}/socket.io/?EIO=4&transport=websocket`;
   const ws = new WebSocket(wsUrl, { perMessageDeflate: deflate, skipUTF8Validation: true });
   const p = prefixes(namespace);
-  const needleBytes = Buffer.from(needle);
+  const pending = new Map(); // ack id -> {deadline, done}, oldest first
+  let nextId = JOIN_ACK_ID + 1;
   let closing = false;
+
+  const client = {
+    expire(now) {
+      for (const [id, call] of pending) {
+        if (call.deadline > now) break;
+        pending.delete(id);
+        call.done('timeout', `no ack within the timeout`);
+      }
+      if (pending.size === 0) waiting.delete(client);
+    },
+  };
+
+  function onAck(text) {
+    const bracket = text.indexOf('[', p.ack.length);
+    const id = Number.parseInt(text.slice(p.ack.length, bracket), 10);
+    const call = pending.get(id);
+    if (!call) return;
+    pending.delete(id);
+    if (text.startsWith(OK, bracket)) call.done(null);
+    else call.done('nack', text.slice(bracket, bracket + 200));
+  }
 
   const joined = new Promise((resolve, reject) => {
     setTimeout(() => reject(new Error('no join ack in time')), SETUP_TIMEOUT_MS).unref();
@@ -44,26 +86,35 @@ function subscribe({ url, namespace, auth, room, deflate, needle, onSentAt, onCl
     ws.on('message', (data) => {
       // Hot path first: a `message` event.
       if (data.length > p.message.length && p.message.compare(data, 0, p.message.length) === 0) {
-        const at = data.indexOf(needleBytes, p.message.length);
-        if (at >= 0) onSentAt(parseFloat(data.toString('latin1', at + needleBytes.length, at + needleBytes.length + 32)));
+        const seq = integerAfter(data, SEQ, p.message.length);
+        const at = data.indexOf(TEXT, p.message.length);
+        if (at < 0) return;
+        const [sentAt, sender, n] = parseText(data.toString('latin1', at + TEXT.length, at + TEXT.length + 64));
+        onMessage(seq, sentAt, sender, n);
         return;
       }
       const text = data.toString();
-      if (text === '2') ws.send('3'); // ping from the server
+      if (text.startsWith(p.ack)) {
+        if (!text.startsWith(`${p.ack}${JOIN_ACK_ID}[`)) return onAck(text);
+        const [ack] = JSON.parse(text.slice(`${p.ack}${JOIN_ACK_ID}`.length));
+        if (ack && ack.ok === true) resolve(ack);
+        else reject(new Error(`join refused: ${JSON.stringify(ack)}`));
+      } else if (text === '2') ws.send('3'); // ping from the server
       else if (text.startsWith('0')) ws.send(p.connect + (auth ? JSON.stringify(auth) : ''));
       else if (text.startsWith(p.connectError)) reject(new Error(`connect refused: ${text.slice(p.connectError.length)}`));
-      else if (text.startsWith(p.connect)) ws.send(`${p.join}${JSON.stringify(['join', { room }])}`);
-      else if (text.startsWith(p.ack)) {
-        const [ack] = JSON.parse(text.slice(p.ack.length));
-        if (ack && ack.ok === true) resolve();
-        else reject(new Error(`join refused: ${JSON.stringify(ack)}`));
-      }
+      else if (text.startsWith(p.connect)) ws.send(`${p.event}${JOIN_ACK_ID}${JSON.stringify(['join', { room }])}`);
       // anything else (presence, typing) is not measured
     });
   });
 
+  const send = (payload, ackTimeoutMs, done) => {
+    const id = nextId++;
+    pending.set(id, { deadline: Date.now() + ackTimeoutMs, done });
+    waiting.add(client);
+    ws.send(`${p.event}${id}${JSON.stringify(['message', payload])}`);
+  };
   const close = () => { closing = true; ws.close(); };
-  return joined.then(() => ({ close }), (error) => { close(); throw error; });
+  return joined.then((ack) => ({ joined: ack, send, close }), (error) => { close(); throw error; });
 }
 
-module.exports = { subscribe };
+module.exports = { open };

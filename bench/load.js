@@ -1,55 +1,60 @@
 #!/usr/bin/env node
-// Load generator for the chat benchmark; `python -m bench` drives it, but it runs alone too:
+// One load-generator process of the chat benchmark. bench/generator.py starts one or several
+// (`--process i --processes n`: this one opens the members whose number g has g % n == i) and
+// steers them over stdin/stdout with JSON lines:
 //
-//   node bench/load.js --url http://127.0.0.1:8080 --target ours|reference --mode throughput|rate|idle
-//       [--subscribers 200] [--inflight 64] [--rate 200] [--duration 15] [--warmup 3]
-//       [--connections 1000] [--room NAME] [--users distinct|shared] [--client lean|official] [--no-deflate]
+//   -> {"event":"ready", ...}               members connected and joined
+//   <- {"cmd":"start","start":T0,"end":T1}  send from now on (warm-up), measure in [T0, T1) (ms since the epoch)
+//   -> {"event":"sent","accepted":{...}}    after T1, once the acks are in: accepted messages per room
+//   <- {"cmd":"expect","accepted":{...}}    the same, summed over all processes
+//   -> {"event":"result", ...}              once every expected delivery arrived (or DRAIN_TIMEOUT_MS)
 //
-// throughput: N subscribers in one room, one publisher keeping K messages in flight (closed loop).
-// rate:       the same room, but the publisher sends R messages per second whatever the acks (open
-//             loop, so a slow server shows up as growing latency instead of a slower sender).
-// idle:       C connections join a room and stay; prints {"event":"ready"} and holds them until
-//             stdin closes (the driver reads the server's memory meanwhile).
-// Prints JSON lines: progress events ({"event": ...}), the results last. Written for a cheap generator: one process, subscribers
-// on the lean client of lean.js (--client official: socket.io-client), latencies in a typed array.
+// `--mode idle` prints "ready" and holds its connections until stdin closes.
+//
+// Load: --rooms R rooms of --members M members each; the first --senders S members of each room
+// send, each with --inflight K messages unacknowledged (closed loop) or at --rate X messages per
+// second (open loop, so a slow server shows up as growing latency instead of a slower sender).
+// Every member receives and is counted, senders included (both servers send to the whole room).
+// --urls: one or more instances; members of room r go to instance r % n (--layout rooms) or member
+// k of every room to instance k % n (--layout spread). Only 127.0.0.1 may be a target.
 'use strict';
 
-const { io } = require('socket.io-client');
 const { performance } = require('perf_hooks');
-const lean = require('./lean');
+const { formatText } = require('./text');
 
+const CLIENTS = { lean: require('./lean'), official: require('./official') };
 const ACK_TIMEOUT_MS = 10000;
-const CONNECT_BATCH = 50; // concurrent handshakes; more only fills the server's listen backlog
-const DRAIN_TIMEOUT_MS = 5000; // after the window, wait this long at most for late deliveries
+const DRAIN_TIMEOUT_MS = 5000; // after "expect", wait this long at most for late deliveries
 const RATE_TICK_MS = 5;
 const RATE_MAX_INFLIGHT = 20000; // open loop, but not unbounded if the server stalls
+// Latency histogram: bucket k holds (BASE * FACTOR^(k-1), BASE * FACTOR^k] ms; bench/latency.py reads it.
+const LATENCY_BASE_MS = 0.01;
+const LATENCY_FACTOR = 1.02;
+const LATENCY_BUCKETS = 1024;
 
-// How each server speaks: our contract (/chat, tokens, send time in the text) or the reference's
-// bare events (/, no auth, send time in `sent_at`). The text is the same for both. `needle` is
-// what precedes the send time in a serialized `message`, for the lean subscribers.
+// How each server speaks: our contract (/chat, tokens) or the reference's bare events (/, no auth,
+// the send time also in `sent_at`).
 const TARGETS = {
   ours: {
     namespace: '/chat',
     credentials: async (url, name) => ({ token: (await createSession(url, name)).token }),
-    payload: (room, sentAt) => ({ room, text: String(sentAt) }),
-    sentAt: (message) => Number(message.text),
-    needle: '"text":"',
+    payload: (room, text) => ({ room, text }),
   },
   reference: {
     namespace: '/',
     credentials: async () => null,
-    payload: (room, sentAt) => ({ room, text: String(sentAt), sent_at: sentAt }),
-    sentAt: (message) => message.sent_at,
-    needle: '"sent_at":',
+    payload: (room, text, sentAt) => ({ room, text, sent_at: sentAt }),
   },
 };
+
+const now = () => performance.timeOrigin + performance.now(); // ms since the epoch, sub-ms precision
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const round = (x) => Math.round(x * 100) / 100;
 
 function parseArgs(argv) {
   const out = {};
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (!arg.startsWith('--')) continue;
-    const key = arg.slice(2);
+    const key = argv[i].slice(2);
     const next = argv[i + 1];
     if (next === undefined || next.startsWith('--')) out[key] = true;
     else { out[key] = next; i++; }
@@ -60,27 +65,36 @@ function parseArgs(argv) {
 function options(argv) {
   const a = parseArgs(argv);
   const opts = {
-    url: String(a.url || 'http://127.0.0.1:8080').replace(/\/$/, ''),
+    urls: String(a.urls || 'http://127.0.0.1:8080').split(',').map((url) => url.replace(/\/$/, '')),
     target: a.target || 'ours',
-    mode: a.mode || 'throughput',
-    subscribers: parseInt(a.subscribers || '200', 10),
-    inflight: parseInt(a.inflight || '64', 10),
-    rate: parseFloat(a.rate || '200'),
-    duration: parseFloat(a.duration || '15'),
-    warmup: parseFloat(a.warmup || '3'),
-    connections: parseInt(a.connections || '1000', 10),
-    room: a.room || `bench-${Date.now()}`,
+    mode: a.mode || 'load',
+    roomPrefix: a['room-prefix'] || `bench-${Date.now()}`,
+    rooms: Number.parseInt(a.rooms || '1', 10),
+    members: Number.parseInt(a.members || '10', 10),
+    senders: Number.parseInt(a.senders || '1', 10),
+    inflight: a.inflight ? Number.parseInt(a.inflight, 10) : null,
+    rate: a.rate ? Number.parseFloat(a.rate) : null,
+    layout: a.layout || 'rooms',
     users: a.users || 'distinct',
     client: a.client || 'lean',
     deflate: !a['no-deflate'],
+    process: Number.parseInt(a.process || '0', 10),
+    processes: Number.parseInt(a.processes || '1', 10),
+    connectConcurrency: Number.parseInt(a['connect-concurrency'] || '50', 10),
   };
   if (!TARGETS[opts.target]) throw new Error(`--target must be ours or reference, not ${opts.target}`);
-  if (!['throughput', 'rate', 'idle'].includes(opts.mode)) throw new Error(`unknown --mode ${opts.mode}`);
+  if (!['load', 'idle'].includes(opts.mode)) throw new Error(`unknown --mode ${opts.mode}`);
+  if (!['rooms', 'spread'].includes(opts.layout)) throw new Error('--layout must be rooms or spread');
   if (!['distinct', 'shared'].includes(opts.users)) throw new Error('--users must be distinct or shared');
-  if (!['lean', 'official'].includes(opts.client)) throw new Error('--client must be lean or official');
-  const host = new URL(opts.url).hostname;
-  // The benchmark must never load anything but this machine.
-  if (host !== '127.0.0.1') throw new Error(`only 127.0.0.1 may be a target, not ${host}`);
+  if (!CLIENTS[opts.client]) throw new Error('--client must be lean or official');
+  if (opts.mode === 'load' && (opts.inflight === null) === (opts.rate === null)) {
+    throw new Error('a load needs exactly one of --inflight and --rate');
+  }
+  for (const url of opts.urls) {
+    // The benchmark must never load anything but this machine.
+    const host = new URL(url).hostname;
+    if (host !== '127.0.0.1') throw new Error(`only 127.0.0.1 may be a target, not ${host}`);
+  }
   return opts;
 }
 
@@ -94,31 +108,35 @@ async function createSession(url, name) {
   return response.json();
 }
 
-// Runs `task(i)` for i in [0, count), at most `batch` at a time, keeping the order of results.
-async function inBatches(count, batch, task) {
-  const results = [];
-  for (let start = 0; start < count; start += batch) {
-    const end = Math.min(count, start + batch);
-    const slice = [];
-    for (let i = start; i < end; i++) slice.push(task(i));
-    results.push(...(await Promise.all(slice)));
-  }
+// Runs `task(item)` for every item, `concurrency` at a time; the results in order.
+async function pool(items, concurrency, task) {
+  const results = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await task(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
   return results;
 }
 
-// Counters shared by every socket of the run.
+// Counters of this process.
 function newStats() {
   return {
     window: { start: Infinity, end: Infinity },
-    latencies: new Float64Array(1 << 16),
-    latencyCount: 0,
-    deliveries: 0, // received by subscribers during the window
-    windowDeliveries: 0, // received by subscribers, of messages sent during the window
+    latency: new Uint32Array(LATENCY_BUCKETS),
+    latencyMax: 0,
+    deliveries: 0, // received during the window
+    windowDeliveries: 0, // first receipts of messages sent during the window
+    outOfOrder: 0, // against the sender's order
+    seqOutOfOrder: 0, // against the room's seq order
+    duplicates: 0,
     acked: 0, // accepted messages whose ack arrived during the window
-    accepted: 0, // accepted messages sent during the window
+    accepted: {}, // room index -> accepted messages sent during the window
     inflight: 0,
-    sent: 0,
-    errors: { connect: 0, join: 0, nack: 0, timeout: 0, disconnect: 0, missing: 0, behind: 0 },
+    errors: { connect: 0, join: 0, nack: 0, timeout: 0, disconnect: 0, behind: 0 },
     firstError: null,
     closing: false,
   };
@@ -130,219 +148,219 @@ function noteError(stats, kind, detail) {
 }
 
 function recordLatency(stats, ms) {
-  if (stats.latencyCount === stats.latencies.length) {
-    const grown = new Float64Array(stats.latencies.length * 2);
-    grown.set(stats.latencies);
-    stats.latencies = grown;
+  const bucket = ms <= LATENCY_BASE_MS ? 0 : Math.ceil(Math.log(ms / LATENCY_BASE_MS) / Math.log(LATENCY_FACTOR));
+  stats.latency[Math.min(bucket, LATENCY_BUCKETS - 1)] += 1;
+  if (ms > stats.latencyMax) stats.latencyMax = ms;
+}
+
+// One stream of numbered messages as one member sees it: numbers above the highest so far are
+// new (those skipped are remembered as gaps), a gap's number arriving later is out of order, any
+// other number a duplicate.
+class Order {
+  constructor(last) { this.last = last; this.gaps = new Set(); }
+
+  see(n) {
+    if (n > this.last) {
+      for (let k = this.last + 1; k < n; k++) this.gaps.add(k);
+      this.last = n;
+      return 'new';
+    }
+    return this.gaps.delete(n) ? 'late' : 'duplicate';
   }
-  stats.latencies[stats.latencyCount++] = ms;
 }
 
-function connect(opts, auth) {
-  return new Promise((resolve, reject) => {
-    const socket = io(opts.url + TARGETS[opts.target].namespace, {
-      transports: ['websocket'],
-      forceNew: true, // one engine.io connection per socket, not one multiplexed connection
-      reconnection: false, // a dropped connection is an error to report, not to hide
-      auth: auth || {},
-      // Offered by browsers too; --no-deflate shows what compression costs the server.
-      perMessageDeflate: opts.deflate ? { threshold: 1024 } : false,
-    });
-    socket.once('connect', () => resolve(socket));
-    socket.once('connect_error', (error) => { socket.close(); reject(error); });
-  });
+// A member's receiving side: order and duplicate checks, then the counts and the latency. Order is
+// each sender's send order (what both servers promise); for a server that numbers a room's
+// messages (`seq`), the room's order is counted too, apart: our protocol lets live messages of
+// different senders arrive slightly out of seq order.
+function receiver(stats) {
+  const bySender = new Map();
+  let bySeq = new Order(0);
+  const onMessage = (seq, sentAt, sender, n) => {
+    const at = now();
+    const window = stats.window;
+    if (at >= window.start && at < window.end) stats.deliveries += 1;
+    let stream = bySender.get(sender);
+    if (!stream) { stream = new Order(0); bySender.set(sender, stream); }
+    const verdict = stream.see(n);
+    if (verdict === 'duplicate') { stats.duplicates += 1; return; }
+    if (verdict === 'late') stats.outOfOrder += 1;
+    if (seq >= 0 && bySeq.see(seq) === 'late') stats.seqOutOfOrder += 1;
+    if (sentAt >= window.start && sentAt < window.end) {
+      stats.windowDeliveries += 1;
+      recordLatency(stats, at - sentAt);
+    }
+  };
+  // The join ack's seq (ours) is the last message before this member joined.
+  const joined = (ack) => { if (Number.isInteger(ack.seq)) bySeq = new Order(ack.seq); };
+  return { onMessage, joined };
 }
 
-async function join(socket, room) {
-  const ack = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck('join', { room });
-  if (!ack || ack.ok !== true) throw new Error(`join refused: ${JSON.stringify(ack)}`);
-}
-
-// A socket.io-client socket joined to the room; `onSentAt` (if any) gets each message's send time.
-async function openOfficial(opts, stats, auth, onSentAt) {
-  const socket = await connect(opts, auth);
-  socket.on('disconnect', (reason) => { if (!stats.closing) noteError(stats, 'disconnect', reason); });
-  await join(socket, opts.room);
-  if (onSentAt) {
-    const sentAtOf = TARGETS[opts.target].sentAt;
-    socket.on('message', (message) => onSentAt(sentAtOf(message)));
+// The members this process opens: {g, room index, url, sends}.
+function ownMembers(opts) {
+  const members = [];
+  for (let g = opts.process; g < opts.rooms * opts.members; g += opts.processes) {
+    const room = Math.floor(g / opts.members);
+    const k = g % opts.members;
+    const url = opts.urls[(opts.layout === 'rooms' ? room : k) % opts.urls.length];
+    members.push({ g, room, url, sends: opts.mode === 'load' && k < opts.senders });
   }
-  return socket;
+  return members;
 }
 
-// A lean subscriber (see lean.js) joined to the room.
-function openLean(opts, stats, auth, onSentAt) {
+// Opens and joins every member; those that fail are counted, not fatal. The shared user (idle
+// connections) is one session per instance.
+async function openMembers(opts, stats) {
   const target = TARGETS[opts.target];
-  return lean.subscribe({
-    url: opts.url, namespace: target.namespace, auth, room: opts.room, deflate: opts.deflate,
-    needle: target.needle, onSentAt, onClose: () => { if (!stats.closing) noteError(stats, 'disconnect', 'closed'); },
-  });
-}
-
-// Opens `count` sockets joined to the room with `opener`; those that fail are counted, not fatal.
-async function openSockets(opts, stats, count, prefix, opener, onSentAt = null) {
-  const target = TARGETS[opts.target];
-  let shared = null;
-  const open = async (i) => {
+  const shared = new Map();
+  const credentials = (member) => {
+    if (opts.users === 'distinct') return target.credentials(member.url, `m${member.g}`);
+    if (!shared.has(member.url)) shared.set(member.url, target.credentials(member.url, 'idle'));
+    return shared.get(member.url);
+  };
+  const openOne = async (member) => {
     try {
-      if (opts.users === 'shared') shared = shared || target.credentials(opts.url, `${prefix}`);
-      const auth = await (shared || target.credentials(opts.url, `${prefix}${i}`));
-      return await opener(opts, stats, auth, onSentAt);
+      const { onMessage, joined } = receiver(stats);
+      const conn = await CLIENTS[opts.client].open({
+        url: member.url, namespace: target.namespace, auth: await credentials(member),
+        room: `${opts.roomPrefix}-${member.room}`, deflate: opts.deflate, onMessage,
+        onClose: () => { if (!stats.closing) noteError(stats, 'disconnect', `member ${member.g} closed`); },
+      });
+      joined(conn.joined);
+      return { ...member, conn, count: 0 };
     } catch (error) {
       noteError(stats, error.message.includes('join') ? 'join' : 'connect', error.message);
       return null;
     }
   };
-  return (await inBatches(count, CONNECT_BATCH, open)).filter((socket) => socket !== null);
-}
-
-// The subscribers' one hot function: count the delivery, record its latency.
-function receiver(stats) {
-  return (sentAt) => {
-    const now = performance.now();
-    const window = stats.window;
-    if (now >= window.start && now < window.end) stats.deliveries += 1;
-    if (sentAt >= window.start && sentAt < window.end) {
-      stats.windowDeliveries += 1;
-      recordLatency(stats, now - sentAt);
-    }
-  };
+  const started = performance.now();
+  const members = await pool(ownMembers(opts), opts.connectConcurrency, openOne);
+  const connectSeconds = (performance.now() - started) / 1000;
+  return { members: members.filter((member) => member !== null), connectSeconds };
 }
 
 // Sends one message and calls `then` once it is acknowledged, refused or timed out.
-function publishOne(opts, stats, publisher, then) {
-  const sentAt = performance.now();
+function publishOne(opts, stats, member, then) {
+  const sentAt = now();
+  member.count += 1;
   stats.inflight += 1;
-  stats.sent += 1;
-  publisher.timeout(ACK_TIMEOUT_MS).emit('message', TARGETS[opts.target].payload(opts.room, sentAt), (err, ack) => {
+  const payload = TARGETS[opts.target].payload(`${opts.roomPrefix}-${member.room}`,
+    formatText(sentAt, member.g, member.count), sentAt);
+  member.conn.send(payload, ACK_TIMEOUT_MS, (kind, detail) => {
     stats.inflight -= 1;
-    const now = performance.now();
-    if (err) noteError(stats, 'timeout', err.message);
-    else if (!ack || ack.ok !== true) noteError(stats, 'nack', JSON.stringify(ack));
+    const at = now();
+    if (kind) noteError(stats, kind, detail);
     else {
-      if (now >= stats.window.start && now < stats.window.end) stats.acked += 1;
-      if (sentAt >= stats.window.start && sentAt < stats.window.end) stats.accepted += 1;
+      if (at >= stats.window.start && at < stats.window.end) stats.acked += 1;
+      if (sentAt >= stats.window.start && sentAt < stats.window.end) {
+        stats.accepted[member.room] = (stats.accepted[member.room] || 0) + 1;
+      }
     }
     if (then) then();
   });
 }
 
-// Closed loop: K messages in flight, the next leaves as soon as an ack returns. Returns a stopper.
-function publishClosedLoop(opts, stats, publisher) {
+// Closed loop: each sender keeps K messages in flight. Returns a stopper.
+function publishClosedLoop(opts, stats, senders) {
   let running = true;
-  const next = () => { if (running) publishOne(opts, stats, publisher, next); };
-  for (let i = 0; i < opts.inflight; i++) next();
+  for (const member of senders) {
+    const next = () => { if (running) publishOne(opts, stats, member, next); };
+    for (let i = 0; i < opts.inflight; i++) next();
+  }
   return () => { running = false; };
 }
 
-// Open loop: `rate` messages per second on a timer, however fast the acks come back.
-function publishAtRate(opts, stats, publisher) {
+// Open loop: each sender `rate` messages per second on one timer, the senders taking turns so
+// that their sends are spread evenly over time.
+function publishAtRate(opts, stats, senders) {
+  if (senders.length === 0) return () => {};
   const started = performance.now();
   let due = 0;
   const timer = setInterval(() => {
-    const target = Math.floor(((performance.now() - started) * opts.rate) / 1000);
+    const target = Math.floor(((performance.now() - started) * opts.rate * senders.length) / 1000);
     for (; due < target; due++) {
       if (stats.inflight >= RATE_MAX_INFLIGHT) noteError(stats, 'behind', 'too many messages in flight');
-      else publishOne(opts, stats, publisher, null);
+      else publishOne(opts, stats, senders[due % senders.length], null);
     }
   }, RATE_TICK_MS);
   return () => clearInterval(timer);
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function drain(stats, expected) {
-  const deadline = performance.now() + DRAIN_TIMEOUT_MS;
-  while (performance.now() < deadline && (stats.inflight > 0 || stats.windowDeliveries < expected)) await sleep(20);
+// The next command from the driver (one JSON object per line on stdin).
+function commands() {
+  const lines = require('readline').createInterface({ input: process.stdin });
+  const queue = [];
+  const waiters = [];
+  lines.on('line', (line) => { if (waiters.length) waiters.shift()(JSON.parse(line)); else queue.push(JSON.parse(line)); });
+  lines.on('close', () => { if (!waiters.length) queue.push(null); waiters.splice(0).forEach((resolve) => resolve(null)); });
+  return () => new Promise((resolve) => { if (queue.length) resolve(queue.shift()); else waiters.push(resolve); });
 }
 
-function percentile(sorted, q) {
-  if (sorted.length === 0) return null;
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return round(sorted[index]);
+async function expectCommand(next, name) {
+  const command = await next();
+  if (!command || command.cmd !== name) throw new Error(`expected the "${name}" command, got ${JSON.stringify(command)}`);
+  return command;
 }
 
-const round = (x) => Math.round(x * 100) / 100;
+const emit = (line) => console.log(JSON.stringify(line));
 
-function summary(opts, stats, subscribers, setupSeconds, cpu) {
-  const sorted = stats.latencies.subarray(0, stats.latencyCount).sort();
-  return {
-    target: opts.target,
-    mode: opts.mode,
-    subscribers,
-    inflight: opts.mode === 'throughput' ? opts.inflight : null,
-    rate: opts.mode === 'rate' ? opts.rate : null,
-    duration_s: opts.duration,
-    client: opts.client,
-    deflate: opts.deflate,
-    messages_per_s: round(stats.acked / opts.duration),
-    deliveries_per_s: round(stats.deliveries / opts.duration),
-    latency_ms: {
-      p50: percentile(sorted, 0.5),
-      p90: percentile(sorted, 0.9),
-      p99: percentile(sorted, 0.99),
-      max: percentile(sorted, 1),
-      samples: sorted.length,
-    },
+async function waitUntil(condition, timeoutMs) {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition() && performance.now() < deadline) await sleep(10);
+}
+
+function latencyReport(stats) {
+  const buckets = {};
+  stats.latency.forEach((count, k) => { if (count) buckets[k] = count; });
+  return { buckets, max: round(stats.latencyMax) };
+}
+
+async function runLoad(opts, stats, members, next) {
+  const { start, end } = await expectCommand(next, 'start');
+  stats.window = { start, end };
+  const senders = members.filter((member) => member.sends);
+  const stop = opts.rate !== null ? publishAtRate(opts, stats, senders) : publishClosedLoop(opts, stats, senders);
+  await sleep(start - now());
+  const cpuBefore = process.cpuUsage();
+  await sleep(end - now());
+  const cpu = process.cpuUsage(cpuBefore);
+  stop();
+  await waitUntil(() => stats.inflight === 0, ACK_TIMEOUT_MS + 1000);
+  emit({ event: 'sent', accepted: stats.accepted });
+
+  const { accepted } = await expectCommand(next, 'expect');
+  const expected = members.reduce((sum, member) => sum + (accepted[member.room] || 0), 0);
+  await waitUntil(() => stats.windowDeliveries >= expected, DRAIN_TIMEOUT_MS);
+  const seconds = (end - start) / 1000;
+  emit({
+    event: 'result',
+    deliveries: stats.deliveries,
+    acked: stats.acked,
+    expected,
+    missing: Math.max(0, expected - stats.windowDeliveries),
+    out_of_order: stats.outOfOrder,
+    seq_out_of_order: stats.seqOutOfOrder,
+    duplicates: stats.duplicates,
+    latency: latencyReport(stats),
     errors: stats.errors,
     first_error: stats.firstError,
-    setup_s: round(setupSeconds),
-    generator_cpu_percent: round(cpu),
-  };
-}
-
-async function runLoad(opts) {
-  const stats = newStats();
-  const setupStarted = performance.now();
-  const opener = opts.client === 'lean' ? openLean : openOfficial;
-  const subscribers = await openSockets(opts, stats, opts.subscribers, 'sub', opener, receiver(stats));
-  const [publisher] = await openSockets(opts, stats, 1, 'pub', openOfficial);
-  if (!publisher) throw new Error(`publisher could not connect: ${stats.firstError}`);
-  const setupSeconds = (performance.now() - setupStarted) / 1000;
-
-  const stop = opts.mode === 'rate' ? publishAtRate(opts, stats, publisher) : publishClosedLoop(opts, stats, publisher);
-  await sleep(opts.warmup * 1000);
-  // The driver samples the server's CPU time at these two lines.
-  console.log(JSON.stringify({ event: 'measuring' }));
-  const cpuBefore = process.cpuUsage();
-  stats.window.start = performance.now();
-  stats.window.end = stats.window.start + opts.duration * 1000;
-  await sleep(opts.duration * 1000);
-  const cpu = process.cpuUsage(cpuBefore);
-  console.log(JSON.stringify({ event: 'measured' }));
-  stop();
-  const expected = stats.accepted * subscribers.length;
-  await drain(stats, expected);
-  stats.errors.missing = Math.max(0, expected - stats.windowDeliveries);
-
-  stats.closing = true;
-  [publisher, ...subscribers].forEach((socket) => socket.close());
-  const cpuPercent = ((cpu.user + cpu.system) / 1000 / (opts.duration * 1000)) * 100;
-  return summary(opts, stats, subscribers.length, setupSeconds, cpuPercent);
-}
-
-// Holds `connections` joined sockets until stdin closes, so the driver can read the server's RSS.
-async function runIdle(opts) {
-  const stats = newStats();
-  const started = performance.now();
-  const sockets = await openSockets(opts, stats, opts.connections, 'idle', openOfficial);
-  console.log(JSON.stringify({
-    event: 'ready', target: opts.target, connections: sockets.length,
-    setup_s: round((performance.now() - started) / 1000), errors: stats.errors, first_error: stats.firstError,
-  }));
-  await new Promise((resolve) => {
-    process.stdin.on('end', resolve);
-    process.stdin.on('error', resolve);
-    process.stdin.resume();
+    generator_cpu_percent: round(((cpu.user + cpu.system) / 1000 / (seconds * 1000)) * 100),
   });
-  stats.closing = true;
-  sockets.forEach((socket) => socket.close());
 }
 
 async function main() {
   const opts = options(process.argv.slice(2));
-  if (opts.mode === 'idle') await runIdle(opts);
-  else console.log(JSON.stringify(await runLoad(opts)));
+  const next = commands();
+  const stats = newStats();
+  const { members, connectSeconds } = await openMembers(opts, stats);
+  emit({
+    event: 'ready', connections: members.length, connect_s: round(connectSeconds),
+    errors: stats.errors, first_error: stats.firstError,
+  });
+  if (opts.mode === 'load') await runLoad(opts, stats, members, next);
+  else await next(); // idle: hold the connections until stdin closes (or a line arrives)
+  stats.closing = true;
+  members.forEach((member) => member.conn.close());
   process.exit(0); // do not wait for sockets to finish closing
 }
 

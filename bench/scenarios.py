@@ -1,125 +1,234 @@
-"""The scenarios: drive bench/load.js against a running server and collect what it and the server report."""
+"""The scenarios, and the servers each one runs against; every result is one flat dict (a JSON line)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
+import secrets
+import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
 
-from .servers import Server, cpu_seconds, rss_kib
+from .generator import Generator, Load, Result, idle_connections, run_load
+from .servers import (
+    QUIET_TIMEOUT,
+    Redis,
+    Server,
+    Target,
+    log_problems,
+    new_secret,
+    rss_kib,
+    start_target,
+    stop,
+    wait_quiet,
+)
 
-BENCH_DIR = Path(__file__).resolve().parent
-LOAD_JS = BENCH_DIR / "load.js"
 WARM_CONNECTIONS = 50  # opened and closed before the memory baseline, so one-time costs are not counted
-SETTLE_SECONDS = 2.0  # after connections open or close, before reading RSS
-LOAD_TIMEOUT = 300.0
 
-Result = dict[str, Any]
+# In the order they run against one server: memory on a fresh process, before load has grown its heap.
+SINGLE = ("memory", "connections", "throughput", "rate", "rooms-rate", "rooms-max")
+SCENARIOS = (*SINGLE, "cluster")
 
 
 @dataclass(frozen=True)
 class Plan:
-    """What to run; the defaults keep a run with the reference under about two minutes."""
+    """What to run; the defaults take about five minutes with the reference."""
 
     subscribers: int = 200
     inflight: int = 64
-    duration: float = 15.0
-    warmup: float = 3.0
     rate: float = 200.0
+    rooms: int = 1000
+    room_users: int = 2
+    room_rate: float = 1.0
+    room_inflight: int = 1
     idle: int = 1000
     idle_users: str = "shared"
-    client: str = "lean"
-    deflate: bool = True
+    connections: int = 10_000
+    duration: float = 10.0
+    warmup: float = 2.0
+    settle: float = 2.0  # after connections open or close, before reading RSS
+    generator: Generator = field(default_factory=Generator)
 
 
-def ensure_node_modules() -> None:
-    """Install the generator's pinned dependencies if they are missing."""
-    if not (BENCH_DIR / "node_modules").is_dir():
-        subprocess.run(["npm", "ci", "--prefix", str(BENCH_DIR), "--no-audit", "--no-fund", "--loglevel=error"],
-                       check=True)
+@dataclass(frozen=True)
+class Setup:
+    """Where one target runs: `redis` (if any) is the Redis its instances can share."""
+
+    target: Target
+    log_dir: Path
+    redis: Redis | None
 
 
-def _load_command(server: Server, plan: Plan, mode: str, room: str, *extra: str) -> list[str]:
-    command = ["node", str(LOAD_JS), "--url", server.url, "--target", server.target, "--mode", mode,
-               "--room", room, "--client", plan.client, *extra]
-    return [*command, "--no-deflate"] if not plan.deflate else command
+def load_of(scenario: str, plan: Plan) -> Load:
+    """The load a load scenario puts on the server(s)."""
+    everyone = plan.room_users  # in the rooms scenarios every user sends
+    return {
+        "throughput": Load(1, plan.subscribers, 1, inflight=plan.inflight),
+        "rate": Load(1, plan.subscribers, 1, rate=plan.rate),
+        "rooms-rate": Load(plan.rooms, plan.room_users, everyone, rate=plan.room_rate),
+        "rooms-max": Load(plan.rooms, plan.room_users, everyone, inflight=plan.room_inflight),
+        "cluster": Load(plan.rooms, plan.room_users, everyone, inflight=plan.room_inflight),
+    }[scenario]
 
 
-def _events(process: subprocess.Popen[str]) -> Iterator[Result]:
-    """The JSON lines load.js prints, as they come."""
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith("{"):
-            yield json.loads(line)
+@dataclass(frozen=True)
+class Deployment:
+    """The running instances of one target, and the Redis they share if any."""
+
+    servers: list[Server]
+    redis: Redis | None
+
+    @property
+    def urls(self) -> list[str]:
+        return [server.url for server in self.servers]
 
 
-def run_load(server: Server, plan: Plan, mode: str) -> Result:
-    """Throughput (`mode="throughput"`) or fixed-rate (`"rate"`) load; load.js's result plus the
-    server's CPU use during the measured window."""
-    shape = ["--inflight", str(plan.inflight)] if mode == "throughput" else ["--rate", str(plan.rate)]
-    command = _load_command(server, plan, mode, f"bench-{mode}", "--subscribers", str(plan.subscribers),
-                            "--duration", str(plan.duration), "--warmup", str(plan.warmup), *shape)
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
-        started, cpu_before = 0.0, 0.0
-        cpu_percent: float | None = None
-        result: Result | None = None
-        for event in _events(process):
-            if event.get("event") == "measuring":
-                started, cpu_before = time.monotonic(), cpu_seconds(server.pid)
-            elif event.get("event") == "measured":
-                used = cpu_seconds(server.pid) - cpu_before
-                cpu_percent = 100 * used / (time.monotonic() - started)
-            elif "event" not in event:
-                result = event
-        process.wait(LOAD_TIMEOUT)
-    if process.returncode != 0 or result is None:
-        raise RuntimeError(f"load.js {mode} against {server.target} failed (exit {process.returncode})")
-    result["server_cpu_percent"] = None if cpu_percent is None else round(cpu_percent, 1)
-    return result
+def run_target(setup: Setup, plan: Plan, chosen: list[str], *, redis_mode: bool) -> Iterator[Result]:
+    """The chosen scenarios against `setup.target`, one result each as it is done ("cluster":
+    one with one instance, then one with two). `redis_mode`: the single-instance scenarios use Redis too.
+    A scenario that fails (or whose server does not start) is reported on stderr and yields nothing."""
+    single = [name for name in SINGLE if name in chosen]
+    if single:
+        try:
+            with _running(setup, "scenarios", 1, redis_mode) as deployment:
+                for name in single:
+                    result = _attempt(setup, name, partial(_single, setup, deployment, name, plan))
+                    if result:
+                        yield result
+        except RuntimeError as error:
+            print(f"  {setup.target}: {error}", file=sys.stderr)
+    if "cluster" in chosen:
+        yield from _cluster(setup, plan)
 
 
-def _hold_idle(server: Server, plan: Plan, connections: int, room: str) -> tuple[subprocess.Popen[str], Result]:
-    """Starts load.js holding `connections` joined sockets; returns it once they are all open."""
-    command = _load_command(server, plan, "idle", room, "--connections", str(connections),
-                            "--users", plan.idle_users)
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    for event in _events(process):
-        if event.get("event") == "ready":
-            return process, event
-    process.wait(LOAD_TIMEOUT)
-    raise RuntimeError(f"load.js idle against {server.target} failed (exit {process.returncode})")
-
-
-def _release(process: subprocess.Popen[str]) -> None:
-    """Closing stdin tells load.js to close its sockets and exit."""
-    assert process.stdin is not None
-    process.stdin.close()
-    process.wait(LOAD_TIMEOUT)
-
-
-def measure_memory(server: Server, plan: Plan) -> Result:
-    """Server RSS growth per idle joined connection: (RSS with C open - RSS before) / C."""
-    warm, _ = _hold_idle(server, plan, WARM_CONNECTIONS, "bench-warm")
-    _release(warm)
-    time.sleep(SETTLE_SECONDS)
-    before = rss_kib(server.pid)
-    process, ready = _hold_idle(server, plan, plan.idle, "bench-idle")
+def _attempt(setup: Setup, name: str, run: Callable[[], Result]) -> Result | None:
+    """One broken scenario should not cost the others: its error is printed and it yields nothing."""
+    print(f"  {setup.target}: {name} ...", file=sys.stderr, flush=True)
     try:
-        time.sleep(SETTLE_SECONDS)
+        return run()
+    except RuntimeError as error:
+        print(f"  {setup.target}: {name} failed: {error}", file=sys.stderr)
+        return None
+
+
+def _tagged(setup: Setup, scenario: str, deployment: Deployment, result: Result) -> Result:
+    return {"scenario": scenario, "server": setup.target, "redis": deployment.redis is not None,
+            "instances": len(deployment.servers), **result}
+
+
+def _single(setup: Setup, deployment: Deployment, name: str, plan: Plan) -> Result:
+    _settle(deployment.servers)
+    if name == "memory":
+        result = _memory(setup, deployment.servers[0], plan)
+    elif name == "connections":
+        result = _connections(setup, deployment.servers[0], plan)
+    else:
+        result = _load(setup, deployment, name, plan)
+    return _tagged(setup, name, deployment, result)
+
+
+def _cluster(setup: Setup, plan: Plan) -> Iterator[Result]:
+    """The rooms-max load on one instance, then on two sharing the same Redis; the second result
+    carries `scaling`, its deliveries per second over the first's."""
+    first: Result | None = None
+    for instances in (1, 2):
+        result = _attempt(setup, f"cluster-{instances}", partial(_cluster_run, setup, instances, plan))
+        if result is None:
+            continue
+        if first is None:
+            first = result
+        elif first["deliveries_per_s"]:
+            result["scaling"] = round(result["deliveries_per_s"] / first["deliveries_per_s"], 2)
+        yield result
+
+
+def _cluster_run(setup: Setup, instances: int, plan: Plan) -> Result:
+    name = f"cluster-{instances}"
+    with _running(setup, name, instances, True) as deployment:
+        return _tagged(setup, name, deployment, _load(setup, deployment, "cluster", plan))
+
+
+def _load(setup: Setup, deployment: Deployment, scenario: str, plan: Plan) -> Result:
+    load = load_of(scenario, plan)
+    redis = deployment.redis.pid if deployment.redis else None  # None too for a Redis the bench did not start
+    result = run_load(setup.target, deployment.urls, load, plan.generator, _room_prefix(scenario),
+                      warmup=plan.warmup, duration=plan.duration,
+                      servers=[server.pid for server in deployment.servers], redis=redis)
+    shape: Result = {"rooms": load.rooms, "members_per_room": load.members, "senders_per_room": load.senders,
+                     "inflight_per_sender": load.inflight, "rate_per_sender": load.rate,
+                     "duration_s": plan.duration, "client": plan.generator.client, "deflate": plan.generator.deflate}
+    if len(deployment.servers) > 1:
+        shape["layout"] = plan.generator.layout
+    return {**shape, **result}
+
+
+def _memory(setup: Setup, server: Server, plan: Plan) -> Result:
+    """Server RSS growth per idle joined connection: (RSS with C open - RSS before) / C."""
+    urls = [server.url]
+    with idle_connections(setup.target, urls, WARM_CONNECTIONS, plan.generator, _room_prefix("warm"), plan.idle_users):
+        pass
+    time.sleep(plan.settle)
+    before = rss_kib(server.pid)
+    with idle_connections(setup.target, urls, plan.idle, plan.generator, _room_prefix("memory"),
+                          plan.idle_users) as ready:
+        time.sleep(plan.settle)
         after = rss_kib(server.pid)
-    finally:
-        _release(process)
     opened = int(ready["connections"])
     return {
-        "connections": opened,
+        **ready,
         "rss_before_kib": before,
         "rss_after_kib": after,
         "kib_per_connection": round((after - before) / opened, 1) if opened else None,
-        "setup_s": ready["setup_s"],
-        "errors": ready["errors"],
-        "first_error": ready["first_error"],
     }
+
+
+def _connections(setup: Setup, server: Server, plan: Plan) -> Result:
+    """How fast C idle connections open and join, and whether any fails."""
+    with idle_connections(setup.target, [server.url], plan.connections, plan.generator, _room_prefix("connections"),
+                          plan.idle_users) as ready:
+        return {"requested": plan.connections, **ready, "server_rss_kib": rss_kib(server.pid)}
+
+
+def _room_prefix(scenario: str) -> str:
+    """Unique per run, so that runs on one Redis never share a room."""
+    return f"{scenario}-{secrets.token_hex(3)}"
+
+
+@contextmanager
+def _running(setup: Setup, purpose: str, instances: int, on_redis: bool) -> Iterator[Deployment]:
+    """`instances` of the target (sharing one secret and, if `on_redis`, the Redis); afterwards
+    stopped, with a warning about anything odd in their exit or their logs."""
+    redis = setup.redis if on_redis else None
+    if on_redis and redis is None:
+        raise RuntimeError("this scenario needs Redis")
+    secret = new_secret()
+    servers: list[Server] = []
+    try:
+        for index in range(instances):
+            label = f"{setup.target}-{purpose}-{index + 1}"
+            servers.append(start_target(setup.target, setup.log_dir, label, redis.url if redis else None, secret))
+        yield Deployment(servers, redis)
+        _settle(servers)  # a SIGTERM amid the clients' disconnects is a separate test, not this one's
+    finally:
+        for server in servers:
+            _stop(server)
+
+
+def _settle(servers: list[Server]) -> None:
+    for server in servers:
+        if not wait_quiet(server.pid):
+            print(f"  {server.name}: still busy {QUIET_TIMEOUT:.0f} s after the last load", file=sys.stderr)
+
+
+def _stop(server: Server) -> None:
+    code = stop(server)
+    if code != 0:
+        print(f"  {server.name}: " + ("killed: it did not stop on SIGTERM" if code is None else f"exit code {code}"),
+              file=sys.stderr)
+    problems = log_problems(server)
+    if problems:
+        print(f"  {server.name}: suspicious lines in {server.log_path}:", file=sys.stderr)
+        for line in problems:
+            print(f"    {line}", file=sys.stderr)

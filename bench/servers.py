@@ -1,4 +1,5 @@
-"""The servers under test: start them on free loopback ports, watch their memory and CPU, stop them."""
+"""The processes under test: our server, the Node reference and Redis, each on a free loopback port;
+their memory and CPU; stopping them."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from pathlib import Path
 from typing import IO, Literal
 
 HOST = "127.0.0.1"  # the only address any load may target
+REPO = Path(__file__).resolve().parent.parent
+REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 15.0
 QUIET_TIMEOUT = 30.0
-# The contract caps RATE_LIMIT at 100000 per 10 s; the bench's publisher stays far below 10000 msg/s.
+# The contract caps RATE_LIMIT at 100000 per 10 s; a bench sender stays far below 10000 msg/s.
 BENCH_RATE_LIMIT = "100000"
 # Every bench client comes from 127.0.0.1, and the overload scenario lets queues grow for
 # seconds: lift the per-address cap and the slow-client cut-off out of the measurement.
@@ -28,13 +31,14 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PROBLEM = re.compile(r"Traceback|\b(ERROR|CRITICAL)\b|Exception|exception")
 
 Target = Literal["ours", "reference"]
+TARGETS: tuple[Target, ...] = ("ours", "reference")
 
 
 @dataclass
 class Server:
-    """A running server process and where its output goes."""
+    """A running process (a server under test or Redis) and where its output goes."""
 
-    target: Target
+    name: str
     process: subprocess.Popen[bytes]
     port: int
     log_path: Path
@@ -49,6 +53,12 @@ class Server:
         return self.process.pid
 
 
+def install_node_modules(directory: Path) -> None:
+    """`npm ci` in a folder whose pinned packages are not installed yet."""
+    if not (directory / "node_modules").is_dir():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=directory, check=True)
+
+
 def free_port() -> int:
     """A loopback port free right now (the server binds it a moment later)."""
     with socket.socket() as probe:
@@ -56,30 +66,60 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_ours(repo: Path, log_dir: Path) -> Server:
-    """Our server in embedded mode, with limits the load cannot reach."""
+def start_target(target: Target, log_dir: Path, label: str, redis_url: str | None, secret_key: str) -> Server:
+    """Our server or the reference, alone (`redis_url` None) or on Redis. Instances of ours that
+    share a Redis need the same `secret_key`, to accept each other's tokens."""
+    if target == "ours":
+        return start_ours(log_dir, label, redis_url, secret_key)
+    return start_reference(log_dir, label, redis_url)
+
+
+def start_ours(log_dir: Path, label: str, redis_url: str | None, secret_key: str) -> Server:
+    """Our server, embedded or on Redis, with limits the load cannot reach."""
     env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
     env.update(RATE_LIMIT=BENCH_RATE_LIMIT, MAX_CONNECTIONS_PER_ADDRESS=BENCH_CONNECTIONS_PER_ADDRESS,
-               MAX_BACKLOG=BENCH_BACKLOG, SECRET_KEY=secrets.token_urlsafe(32))
+               MAX_BACKLOG=BENCH_BACKLOG, SECRET_KEY=secret_key)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
     port = free_port()
     command = [sys.executable, "-m", "chatserver", "--host", HOST, "--port", str(port)]
-    return _start("ours", command, repo, env, port, log_dir)
+    return _start(label, command, REPO, env, port, log_dir)
 
 
-def start_reference(reference_dir: Path, log_dir: Path) -> Server:
-    """The Node reference server, installing its dependencies first if they are missing."""
-    if not (reference_dir / "node_modules").is_dir():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=reference_dir, check=True)
+def start_reference(log_dir: Path, label: str, redis_url: str | None) -> Server:
+    """bench/reference/server.js, alone or with the Socket.IO Redis adapter."""
     port = free_port()
     command = ["node", "server.js", "--host", HOST, "--port", str(port)]
-    return _start("reference", command, reference_dir, dict(os.environ), port, log_dir)
+    if redis_url:
+        command += ["--redis", redis_url]
+    return _start(label, command, REFERENCE_DIR, dict(os.environ), port, log_dir)
 
 
-def _start(target: Target, command: list[str], cwd: Path, env: dict[str, str], port: int, log_dir: Path) -> Server:
-    log_path = log_dir / f"{target}.log"
+@dataclass(frozen=True)
+class Redis:
+    """The Redis the servers of a run share; `pid` is None for one the bench did not start."""
+
+    url: str
+    pid: int | None
+
+
+def start_redis(log_dir: Path) -> tuple[Redis, Server]:
+    """A redis-server of the bench's own on a free loopback port, keeping nothing on disk."""
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"]
+    server = _start("redis", command, log_dir, dict(os.environ), port, log_dir)
+    return Redis(f"redis://{HOST}:{port}/0", server.pid), server
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _start(name: str, command: list[str], cwd: Path, env: dict[str, str], port: int, log_dir: Path) -> Server:
+    log_path = log_dir / f"{name}.log"
     log_file = log_path.open("wb")
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    server = Server(target, process, port, log_path, log_file)
+    server = Server(name, process, port, log_path, log_file)
     try:
         _wait_listening(server)
     except BaseException:
@@ -92,28 +132,29 @@ def _wait_listening(server: Server) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"{server.target} server exited with {server.process.returncode}; see {server.log_path}")
+            raise RuntimeError(f"{server.name} exited with {server.process.returncode}; see {server.log_path}")
         try:
             with socket.create_connection((HOST, server.port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError(f"{server.target} server did not listen on port {server.port} within {START_TIMEOUT:.0f} s")
+    raise RuntimeError(f"{server.name} did not listen on port {server.port} within {START_TIMEOUT:.0f} s")
 
 
 def stop(server: Server) -> int | None:
     """SIGTERM, then SIGKILL if it lingers; the exit code (None if it had to be killed)."""
+    code: int | None = None
     if server.process.poll() is None:
         server.process.send_signal(signal.SIGTERM)
         try:
-            server.process.wait(STOP_TIMEOUT)
+            code = server.process.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             server.process.kill()
             server.process.wait()
-            server.log_file.close()
-            return None
+    else:
+        code = server.process.returncode
     server.log_file.close()
-    return server.process.returncode
+    return code
 
 
 def rss_kib(pid: int) -> int:

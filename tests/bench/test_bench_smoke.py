@@ -1,0 +1,134 @@
+"""Every benchmark scenario at toy scale, against our server and the Node reference: what a user of
+`make bench` relies on (every accepted message delivered to every member, in each sender's order,
+once; no errors; one JSON line per run with its figures). No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from bench import latency
+from bench.report import JSON_PREFIX
+from bench.scenarios import SINGLE
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="the load generator runs on Node.js")
+
+TOY = ["--subscribers", "5", "--inflight", "4", "--rate", "20", "--rooms", "10", "--room-rate", "2",
+       "--idle", "20", "--connections", "20", "--duration", "0.5", "--warmup", "0.2", "--settle", "0.1"]
+SERVERS = ("ours", "reference")
+LOADS = ("throughput", "rate", "rooms-rate", "rooms-max")
+LOAD_KEYS = {"scenario", "server", "redis", "instances", "connections", "rooms", "members_per_room",
+             "deliveries_per_s", "messages_per_s", "latency_ms", "expected_deliveries", "missing", "out_of_order",
+             "seq_out_of_order", "duplicates", "errors", "first_error", "generator_processes",
+             "generator_cpu_percent", "generator_saturated", "server_cpu_percent", "redis_cpu_percent"}
+IDLE_KEYS = {"scenario", "server", "redis", "instances", "connections", "setup_s", "connect_per_s", "errors"}
+BENCH_TIMEOUT = 100.0
+
+Result = dict[str, Any]
+
+
+@dataclass
+class Run:
+    """One `python -m bench` run: its exit code, its results by (server, scenario), its table."""
+
+    code: int
+    results: dict[tuple[str, str], Result]
+    table: str
+    stderr: str
+
+
+def run_bench(*args: str) -> Run:
+    done = subprocess.run([sys.executable, "-m", "bench", *TOY, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=BENCH_TIMEOUT, check=False)
+    lines = done.stdout.splitlines()
+    results = [json.loads(line.removeprefix(JSON_PREFIX)) for line in lines if line.startswith(JSON_PREFIX)]
+    table = "\n".join(line for line in lines if not line.startswith(JSON_PREFIX))
+    return Run(done.returncode, {(result["server"], result["scenario"]): result for result in results}, table,
+               done.stderr)
+
+
+@pytest.fixture(scope="module")
+def every_scenario(redis_url: str) -> Run:
+    """All scenarios, both servers, alone (cluster: on the tests' Redis)."""
+    return run_bench("--redis-url", redis_url)
+
+
+@pytest.fixture(scope="module")
+def on_redis(redis_url: str) -> Run:
+    """Load scenarios with the single instance on Redis, the members on socket.io-client and split
+    over two generator processes."""
+    return run_bench("--redis", "--redis-url", redis_url, "--generator-processes", "2", "--client", "official",
+                     "--only", "throughput", "--only", "rooms-max")
+
+
+def assert_delivered(result: Result) -> None:
+    """Every accepted message reached every member of its room, once, in its sender's order."""
+    assert result.keys() >= LOAD_KEYS
+    assert result["expected_deliveries"] > 0, result
+    assert (result["missing"], result["out_of_order"], result["duplicates"]) == (0, 0, 0), result
+    assert sum(result["errors"].values()) == 0, result
+    assert result["latency_ms"]["samples"] == result["expected_deliveries"], result
+
+
+def test_exits_cleanly_with_one_table(every_scenario: Run) -> None:
+    assert every_scenario.code == 0, every_scenario.stderr
+    assert "| ours | reference | ours ÷ reference |" in every_scenario.table
+    assert "Scaling: 2 instances ÷ 1 instance" in every_scenario.table
+    assert "| Missing / out of order / duplicates, all scenarios | 0 / 0 / 0 | 0 / 0 / 0 | |" in every_scenario.table
+    scenarios = {*SINGLE, "cluster-1", "cluster-2"}
+    assert set(every_scenario.results) == {(server, name) for server in SERVERS for name in scenarios}
+
+
+@pytest.mark.parametrize("server", SERVERS)
+@pytest.mark.parametrize("scenario", LOADS)
+def test_load_delivers_everything(every_scenario: Run, server: str, scenario: str) -> None:
+    result = every_scenario.results[(server, scenario)]
+    assert_delivered(result)
+    assert (result["redis"], result["instances"], result["generator_processes"]) == (False, 1, 1)
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_idle_connections_all_open(every_scenario: Run, server: str) -> None:
+    for scenario in ("memory", "connections"):
+        result = every_scenario.results[(server, scenario)]
+        assert result.keys() >= IDLE_KEYS
+        assert result["connections"] == 20, result
+        assert sum(result["errors"].values()) == 0, result
+    assert every_scenario.results[(server, "memory")]["kib_per_connection"] is not None
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_cluster_shares_one_redis(every_scenario: Run, server: str) -> None:
+    one, two = (every_scenario.results[(server, f"cluster-{n}")] for n in (1, 2))
+    for result, instances in ((one, 1), (two, 2)):
+        assert_delivered(result)
+        assert (result["redis"], result["instances"]) == (True, instances)
+    assert two["layout"] == "rooms"
+    assert two["scaling"] > 0
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_redis_mode_two_generator_processes_official_client(on_redis: Run, server: str) -> None:
+    assert on_redis.code == 0, on_redis.stderr
+    for scenario in ("throughput", "rooms-max"):
+        result = on_redis.results[(server, scenario)]
+        assert_delivered(result)
+        assert (result["redis"], result["generator_processes"], result["client"]) == (True, 2, "official")
+
+
+def test_latency_percentiles_come_from_the_histogram() -> None:
+    histogram = latency.merge([{"0": 1, "100": 8}, {"100": 1, "200": 90}])
+    assert histogram == Counter({0: 1, 100: 9, 200: 90})
+    summary = latency.summary(histogram, 5.5)
+    assert summary["p50"] == summary["p90"] == round(latency.BASE_MS * latency.FACTOR**200, 2)
+    assert summary["max"] == 5.5
+    assert summary["samples"] == 100
+    assert latency.percentile(Counter(), 0.5) is None
