@@ -116,7 +116,7 @@ def _shared_state(settings: Settings) -> tuple[Store, socketio.AsyncManager]:
     instance = instance_id()
     log.info("shared mode", extra={"instance": instance, "redis": _redacted(settings.redis_url)})
     store = RedisStore(connect(settings.redis_url), instance=instance, prefix=REDIS_PREFIX)
-    manager = ChatRedisManager(settings.redis_url, channel=REDIS_PREFIX + "socketio",
+    manager = ChatRedisManager(settings.redis_url, ordered_event="message", channel=REDIS_PREFIX + "socketio",
                                          redis_options={"socket_connect_timeout": 2, "socket_keepalive": True})
     return store, manager
 

@@ -250,7 +250,8 @@ class ChatService:
 
     async def _drop_presence(self, conn: Connection, room: str) -> None:
         conn.rooms.discard(room)
-        await self._fanout.exit(conn.id, room)
+        if not conn.closed:  # a closed connection leaves its delivery rooms with it
+            await self._fanout.exit(conn.id, room)
         try:
             last = await self._store.remove_presence(room, conn.user, conn.id)
         except ChatError as error:  # the connection is gone here regardless; fix the store later

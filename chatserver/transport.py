@@ -23,8 +23,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import engineio
+import redis.asyncio
 import socketio
 from aiohttp import WSMsgType, web
 from engineio.async_drivers import aiohttp as engineio_aiohttp
@@ -32,9 +34,12 @@ from engineio.async_drivers import aiohttp as engineio_aiohttp
 from .api import error_response
 from .errors import InvalidPayload, RateLimited, TooLarge
 from .frames import MalformedPacket, StrictPacket, check_engine_frame, check_polling_body
+from .ordering import SeqOrder
 from .stores.base import Announcement
 
 log = logging.getLogger(__name__)
+PUBLISH_CONNECTIONS = 32  # Redis connections for the pub/sub manager's publishes (one more listens)
+PUBLISH_WAIT = 2.0  # seconds a publish may wait for one of them
 # The versions these hooks were written and tested against; see `check_library_versions`.
 TESTED_VERSIONS = {"python-socketio": "5.18.1", "python-engineio": "4.15.1"}
 # Names the Socket.IO libraries use for their own events; a client may not send them.
@@ -104,14 +109,20 @@ class _DirectEmit:
 
     async def _deliver(self, event: str, args: list[Any], namespace: str, room: str | None,
                        skip_sid: str | list[str] | None) -> None:
+        over = self._deliver_now(event, args, namespace, room, skip_sid)
+        if over:
+            await self.server.eio.cut_off(over)
+
+    def _deliver_now(self, event: str, args: list[Any], namespace: str, room: str | None,
+                     skip_sid: str | list[str] | None = None) -> list[str]:
+        """Deliver in this step; the recipients to cut off afterwards."""
         skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
         eio_sids = [eio_sid for sid, eio_sid in self.get_participants(namespace, room) if sid not in skip]
         if not eio_sids:
-            return
+            return []
         encoded = self.server.packet_class(socketio.packet.EVENT, namespace=namespace, data=[event, *args]).encode()
-        over = self.server.eio.deliver(eio_sids, encoded)
-        if over:
-            await self.server.eio.cut_off(over)
+        over: list[str] = self.server.eio.deliver(eio_sids, encoded)
+        return over
 
 
 class ChatManager(_DirectEmit, socketio.AsyncManager):  # type: ignore[misc]
@@ -132,7 +143,18 @@ class ChatManager(_DirectEmit, socketio.AsyncManager):  # type: ignore[misc]
 
 
 class ChatRedisManager(_DirectEmit, socketio.AsyncRedisManager):  # type: ignore[misc]
-    """python-socketio's Redis pub/sub manager, delivering its local share through `deliver`."""
+    """python-socketio's Redis pub/sub manager, delivering its local share through `deliver`.
+
+    Events named `ordered_event` carry one object with a `seq`; they go out to this
+    instance's connections in `seq` order per room (see `SeqOrder`), whether they come
+    from this instance's own appends or from other instances.
+    """
+
+    def __init__(self, url: str, *, ordered_event: str, gap_wait: float = 1.0, **options: Any) -> None:
+        super().__init__(url, **options)
+        self._ordered_event = ordered_event
+        self._order: SeqOrder[tuple[str, str], list[Any]] = SeqOrder(self._release_late, gap_wait=gap_wait)
+        self._late_cut_offs: set[asyncio.Task[None]] = set()
 
     def announcement(self, event: str, namespace: str, room: str) -> Announcement:
         """The pub/sub message python-socketio's managers on the other instances act on,
@@ -148,8 +170,7 @@ class ChatRedisManager(_DirectEmit, socketio.AsyncRedisManager):  # type: ignore
                    **kwargs: Any) -> None:
         namespace = namespace or "/"
         if kwargs.get("ignore_queue") and callback is None:
-            if namespace in self.rooms:
-                await self._deliver(event, _arguments(data), namespace, to or room, skip_sid)
+            await self._deliver_local(event, _arguments(data), namespace, to or room, skip_sid)
         else:
             await super().emit(event, data, namespace=namespace, room=room, skip_sid=skip_sid, callback=callback,
                                to=to, **kwargs)
@@ -158,9 +179,45 @@ class ChatRedisManager(_DirectEmit, socketio.AsyncRedisManager):  # type: ignore
         namespace = message.get("namespace") or "/"
         if message.get("callback") is not None or message.get("binary") or not isinstance(message["data"], list):
             await super()._handle_emit(message)
-        elif namespace in self.rooms:
-            await self._deliver(message["event"], message["data"], namespace, message.get("room"),
-                                message.get("skip_sid"))
+        else:
+            await self._deliver_local(message["event"], message["data"], namespace, message.get("room"),
+                                      message.get("skip_sid"))
+
+    def _redis_connect(self) -> None:
+        """As python-socketio's, but on a bounded pool that waits for a free connection
+        (default: a new connection per concurrent publish, an error past 100)."""
+        if urlsplit(self.redis_url).scheme.endswith("+sentinel"):
+            super()._redis_connect()
+            return
+        pool = redis.asyncio.BlockingConnectionPool.from_url(self.redis_url, max_connections=PUBLISH_CONNECTIONS,
+                                                             timeout=PUBLISH_WAIT, **self.redis_options)
+        self.redis = redis.asyncio.Redis(connection_pool=pool)
+        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        self.connected = True
+
+    async def _deliver_local(self, event: str, args: list[Any], namespace: str, room: str | None,
+                             skip_sid: str | list[str] | None) -> None:
+        seq = _seq_of(args) if event == self._ordered_event else None
+        ready = [args] if seq is None or room is None else self._order.arrive((namespace, room), seq, args)
+        over = [sid for each in ready for sid in self._deliver_now(event, each, namespace, room, skip_sid)]
+        if over:
+            await self.server.eio.cut_off(over)
+
+    def _release_late(self, key: tuple[str, str], ready: list[list[Any]]) -> None:
+        namespace, room = key
+        over = [sid for each in ready for sid in self._deliver_now(self._ordered_event, each, namespace, room)]
+        if over:
+            task = asyncio.ensure_future(self.server.eio.cut_off(over))
+            self._late_cut_offs.add(task)
+            task.add_done_callback(self._late_cut_offs.discard)
+
+
+def _seq_of(args: list[Any]) -> int | None:
+    """The `seq` of an event whose one argument is an object holding an integer `seq`."""
+    if len(args) == 1 and isinstance(args[0], dict) and type(args[0].get("seq")) is int:
+        seq: int = args[0]["seq"]
+        return seq
+    return None
 
 
 def _arguments(data: Any) -> list[Any]:
