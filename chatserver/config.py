@@ -53,6 +53,7 @@ class Settings:
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "text"
     event_loop: EventLoop = "uvloop"  # asyncio's own loop when uvloop cannot be imported
+    gc_threshold: int = 50_000  # allocations between collections of Python's youngest generation
     dedupe_ttl: float = 600.0
     token_lifetime: float = 7 * 24 * 3600.0
     join_history: int = 50
@@ -91,6 +92,7 @@ class Settings:
         _check(self.log_level in get_args(LogLevel), "LOG_LEVEL", f"must be one of {', '.join(get_args(LogLevel))}")
         _check(self.log_format in get_args(LogFormat), "LOG_FORMAT", "must be text or json")
         _check(self.event_loop in get_args(EventLoop), "EVENT_LOOP", "must be uvloop or asyncio")
+        _check(100 <= self.gc_threshold <= 10_000_000, "GC_THRESHOLD", "must be 100..10000000")
         _check(bool(self.transports) and set(self.transports) <= set(ALL_TRANSPORTS),
                "TRANSPORTS", "must be a comma-separated list of polling, websocket")
         if self.secret_key is not None:
@@ -144,6 +146,7 @@ _OPTIONS: tuple[tuple[str, type, str], ...] = (
     ("LOG_LEVEL", str, "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
     ("LOG_FORMAT", str, "text (key=value) or json (one object per line)"),
     ("EVENT_LOOP", str, "uvloop (default, where it installs) or asyncio"),
+    ("GC_THRESHOLD", int, "allocations between collections of Python's youngest generation"),
     ("MAX_FRAME_BYTES", int, "largest Socket.IO frame or HTTP body read; a larger one closes the connection"),
     ("MAX_CONNECTIONS_PER_ADDRESS", int, "open connections one client address may hold"),
     ("MAX_ROOMS_PER_CONNECTION", int, "rooms one connection may have joined at once"),

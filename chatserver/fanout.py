@@ -32,6 +32,9 @@ class SocketIOFanout:
     async def emit(self, event: str, payload: Mapping[str, object], room: str, skip: str | None = None) -> None:
         await self._sio.emit(event, payload, to=ROOM_PREFIX + room, skip_sid=skip, namespace=NAMESPACE)
 
+    def follow(self, room: str, seq: int) -> None:
+        self._sio.manager.follow(NAMESPACE, ROOM_PREFIX + room, seq)
+
     def announcement(self, room: str) -> Announcement | None:
         announcement: Announcement | None = self._sio.manager.announcement("message", NAMESPACE, ROOM_PREFIX + room)
         return announcement

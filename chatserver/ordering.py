@@ -41,6 +41,12 @@ class SeqOrder(Generic[K, T]):
         self._max_rooms = max_rooms
         self._rooms: OrderedDict[K, _Room[T]] = OrderedDict()
 
+    def follow(self, room: K, seq: int) -> None:
+        """The room's latest `seq` as a join on this instance read it: unless the room is
+        already followed, its next message is `seq` + 1 (so 2 waits for 1)."""
+        if room not in self._rooms:
+            self._remember(room, _Room(last=seq))
+
     def arrive(self, room: K, seq: int, item: T) -> list[T]:
         """`item`, the room's message `seq`, has come: the items to release now, in order."""
         state = self._rooms.get(room)
@@ -48,16 +54,15 @@ class SeqOrder(Generic[K, T]):
             self._remember(room, _Room(last=seq))
             return [item]
         self._rooms.move_to_end(room)
-        if seq == 1:
-            state.last = 1
-            return [item]
-        if seq <= state.last:
-            return [item]
         if seq > state.last + 1:
             state.waiting[seq] = item
             if state.timer is None:
                 state.timer = asyncio.get_running_loop().call_later(self._gap_wait, self._give_up, room)
             return []
+        if seq <= state.last:
+            if seq == 1:  # a new epoch
+                state.last = 1
+            return [item]
         released = [item]
         state.last = seq
         while state.last + 1 in state.waiting:

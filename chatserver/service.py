@@ -32,6 +32,10 @@ class Fanout(Protocol):
 
     async def emit(self, event: str, payload: Mapping[str, object], room: str, skip: str | None = None) -> None: ...
 
+    def follow(self, room: str, seq: int) -> None:
+        """`room` is at `seq`, as a join just read it: deliveries go on in order from there."""
+        ...
+
     def announcement(self, room: str) -> Announcement | None:
         """How the store is to publish a message of `room` to the other instances in the
         same step as storing it; None when `emit_message` reaches them itself."""
@@ -138,6 +142,7 @@ class ChatService:
         await self._fanout.enter(conn.id, room)
         try:
             recovery = await self._store.recover(room, since, latest=self._settings.join_history)
+            self._fanout.follow(room, recovery.seq)
             if room not in conn.rooms:
                 first = await self._store.add_presence(room, conn.user, conn.id)
                 conn.rooms.add(room)

@@ -132,6 +132,9 @@ class ChatManager(_DirectEmit, socketio.AsyncManager):  # type: ignore[misc]
         """None: there are no other instances to tell."""
         return None
 
+    def follow(self, namespace: str, room: str, seq: int) -> None:
+        """Nothing to do: one instance delivers in the order it stores."""
+
     async def emit(self, event: str, data: Any, namespace: str, room: str | None = None,
                    skip_sid: str | list[str] | None = None, callback: Any = None, to: str | None = None,
                    **kwargs: Any) -> None:
@@ -164,6 +167,10 @@ class ChatRedisManager(_DirectEmit, socketio.AsyncRedisManager):  # type: ignore
                                "room": room, "skip_sid": None, "callback": None, "host_id": self.host_id},
                               separators=(",", ":"))
         return Announcement(channel=self.channel, prefix=envelope[:-1] + ',"data":[', suffix="]}")
+
+    def follow(self, namespace: str, room: str, seq: int) -> None:
+        """A join read that `room` is at `seq`: its next ordered event is `seq` + 1."""
+        self._order.follow((namespace, room), seq)
 
     async def emit(self, event: str, data: Any, namespace: str | None = None, room: str | None = None,
                    skip_sid: str | list[str] | None = None, callback: Any = None, to: str | None = None,

@@ -19,6 +19,7 @@ from ..errors import RateLimited, StoreUnavailable
 from ..models import MessageDict, Position, User
 from . import redis_scripts as lua
 from .base import Announcement, Appended, Draft, Page, PrivateRoom, RateLimit, Recovery
+from .batching import BatchedScript
 from .memory import new_epoch
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class RedisStore:
         self._redis = redis
         self._instance = instance
         self._p = prefix
-        self._append = redis.register_script(lua.APPEND)
+        self._append = BatchedScript(redis, redis.register_script(lua.APPEND))
         self._recover = redis.register_script(lua.RECOVER)
         self._add_presence = redis.register_script(lua.ADD_PRESENCE)
         self._remove_presence = redis.register_script(lua.REMOVE_PRESENCE)

@@ -28,7 +28,8 @@ def test_every_setting_reads_from_the_environment():
            "PRESENCE_HEARTBEAT": "2", "PRESENCE_EXPIRY": "6", "LOG_LEVEL": "debug", "LOG_FORMAT": "JSON",
            "MAX_FRAME_BYTES": "2000000", "MAX_CONNECTIONS_PER_ADDRESS": "5", "MAX_ROOMS_PER_CONNECTION": "6",
            "MAX_BACKLOG": "70", "TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1", "SHUTDOWN_DELAY": "15",
-           "SHUTDOWN_TIMEOUT": "1.5", "MAX_BACKLOG_BYTES": "100000", "EVENT_LOOP": "asyncio"}
+           "SHUTDOWN_TIMEOUT": "1.5", "MAX_BACKLOG_BYTES": "100000", "EVENT_LOOP": "asyncio",
+           "GC_THRESHOLD": "1000"}
     assert set(env) == set(SETTING_NAMES)
     settings = load_settings([], env)
     assert settings == Settings(host="0.0.0.0", port=9000, redis_url="redis://127.0.0.1:1/0", secret_key=SECRET,
@@ -39,7 +40,8 @@ def test_every_setting_reads_from_the_environment():
                                 log_format="json", max_frame_bytes=2_000_000, max_connections_per_address=5,
                                 max_rooms_per_connection=6, max_backlog=70,
                                 trusted_proxies=("10.0.0.0/8", "127.0.0.1"), shutdown_delay=15,
-                                shutdown_timeout=1.5, max_backlog_bytes=100_000, event_loop="asyncio")
+                                shutdown_timeout=1.5, max_backlog_bytes=100_000, event_loop="asyncio",
+                                gc_threshold=1000)
 
 
 def test_every_setting_is_in_the_readme_configuration_table():
@@ -81,6 +83,7 @@ def test_flags_win_over_the_environment():
     ({"PRESENCE_EXPIRY": "58"}, "PRESENCE_EXPIRY"),
     ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
     ({"EVENT_LOOP": "trio"}, "EVENT_LOOP"),
+    ({"GC_THRESHOLD": "5"}, "GC_THRESHOLD"),
     ({"MAX_BACKLOG_BYTES": "10"}, "MAX_BACKLOG_BYTES"),
     ({"MAX_FRAME_BYTES": "1000"}, "MAX_FRAME_BYTES"),
     ({"SHUTDOWN_DELAY": "-1"}, "SHUTDOWN_DELAY"),

@@ -53,3 +53,12 @@ async def test_old_rooms_are_forgotten_past_the_limit():
         order.arrive(room, 10, 10)
     assert order.arrive("a", 20, 20) == [20]  # forgotten: nothing to wait for
     assert order.arrive("c", 12, 12) == []  # remembered: waits for 11
+
+
+async def test_a_followed_room_waits_from_the_position_a_join_read():
+    order, _ = collecting()
+    order.follow("a", 0)
+    assert order.arrive("a", 2, 2) == []
+    assert order.arrive("a", 1, 1) == [1, 2]
+    order.follow("a", 40)  # already followed: a later join changes nothing
+    assert order.arrive("a", 4, 4) == []

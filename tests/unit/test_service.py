@@ -33,6 +33,9 @@ class RecordingFanout:
     async def emit(self, event: str, payload: Mapping[str, object], room: str, skip: str | None = None) -> None:
         self.emitted.append((event, dict(payload), room, skip))
 
+    def follow(self, room: str, seq: int) -> None:
+        pass
+
     def announcement(self, room: str) -> None:
         return None
 
