@@ -159,16 +159,18 @@ class ChatService:
         return Joined(room=room, recovery=recovery, members=members)
 
     async def leave(self, conn_id: str, room: str) -> None:
-        """Take the connection out of `room`; leaving a room not joined is a no-op."""
+        """Take the connection out of `room`; leaving a room not joined is a no-op, except
+        that a stranger to a private room is refused, as for everything in it."""
         conn = self._connection(conn_id)
-        _check_room(room)
         if room in conn.rooms:
             await self._drop_presence(conn, room)
             log.info("leave", extra={"room": room, "user": conn.user.id, "conn": conn.id})
+        else:
+            await self._refuse_strangers(conn.user, room)
 
     async def send(self, conn_id: str, room: str, text: str, client_id: str | None) -> MessageDict:
         """Store a message from a joined connection, then deliver it to the room."""
-        conn = self._joined_connection(conn_id, room, "sending to")
+        conn = await self._joined_connection(conn_id, room, "sending to")
         rate = RateLimit(key=conn.user.id, limit=self._settings.rate_limit, window=self._settings.rate_window)
         return await self._append(room, conn.user, text, client_id, rate)
 
@@ -179,7 +181,7 @@ class ChatService:
 
     async def typing(self, conn_id: str, room: str, typing: bool) -> None:
         """Tell the room's other connections that the user is (not) typing."""
-        conn = self._joined_connection(conn_id, room, "typing in")
+        conn = await self._joined_connection(conn_id, room, "typing in")
         wait = conn.typing_budget.take(self._clock())
         if wait:
             raise RateLimited(wait, "too many typing notices")
@@ -280,13 +282,20 @@ class ChatService:
                 if await self._store.add_presence(room, conn.user, conn.id):
                     await self._announce(room, conn.user, "joined", skip=conn.id)
 
-    def _joined_connection(self, conn_id: str, room: str, doing: str) -> Connection:
+    async def _joined_connection(self, conn_id: str, room: str, doing: str) -> Connection:
         """The connection, if it has joined `room` (a joined room's id was checked at join)."""
         conn = self._connection(conn_id)
         if room not in conn.rooms:
-            _check_room(room)
+            await self._refuse_strangers(conn.user, room)
             raise NotJoined(f"join room {room} before {doing} it")
         return conn
+
+    async def _refuse_strangers(self, user: User, room: str) -> None:
+        """`invalid_room` for a malformed id; `forbidden` for a private room `user` is not in."""
+        _check_room(room)
+        private = await self._store.private_room(room)
+        if private is not None and user.id not in private.members:
+            raise Forbidden("this room is private and you are not a member")
 
     async def _announce(self, room: str, user: User, status: str, skip: str | None = None) -> None:
         payload = {"room": room, "user": user.as_dict(), "status": status}
