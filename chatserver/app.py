@@ -13,7 +13,7 @@ import socketio
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from .api import Handler, add_routes, api_errors
+from .api import add_routes, api_errors
 from .auth import TokenIssuer
 from .config import Settings
 from .fanout import SocketIOFanout
@@ -65,8 +65,7 @@ def create_app(settings: Settings) -> web.Application:
     metrics.track(connections=lambda: service.connection_count, rooms=lambda: service.room_count,
                   draining=draining.is_set, deliveries=lambda: sio.eio.deliveries)
 
-    middlewares: list[Middleware] = [security_headers, api_cross_origin(origins), api_errors,
-                                     without_websocket_compression]
+    middlewares: list[Middleware] = [security_headers, api_cross_origin(origins), api_errors]
     if settings.trusted_proxies:
         middlewares.insert(0, forwarded_for(settings.trusted_proxies))
     app = web.Application(client_max_size=settings.max_frame_bytes, middlewares=middlewares)
@@ -83,21 +82,6 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_send_clients_elsewhere)
     return app
-
-
-@web.middleware
-async def without_websocket_compression(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Decline permessage-deflate on Socket.IO WebSockets.
-
-    aiohttp accepts it whenever a browser offers it, and its per-connection zlib state
-    cost about 90 KiB per idle connection and a sixth of the CPU at load (bench/) for
-    frames of a few hundred bytes. Node's `ws` has it off by default for the same reason.
-    """
-    if request.path.startswith(SOCKETIO_PATH) and "Sec-WebSocket-Extensions" in request.headers:
-        headers = request.headers.copy()
-        del headers["Sec-WebSocket-Extensions"]
-        request = request.clone(headers=headers)
-    return await handler(request)
 
 
 async def _send_clients_elsewhere(app: web.Application) -> None:

@@ -88,7 +88,7 @@ async def test_tokens_and_message_texts_stay_out_of_info_logs(start_server, make
 
 
 async def test_websockets_decline_compression(server_url):
-    """Per-connection zlib state is costly for small chat frames; see `without_websocket_compression`."""
+    """Per-connection zlib state is costly for small chat frames; see `CheckedWebSocket`."""
     ws_url = server_url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
     async with aiohttp.ClientSession() as http, http.ws_connect(ws_url, compress=15) as ws:
         assert (await ws.receive(timeout=5)).data.startswith("0{")  # the Engine.IO handshake
