@@ -1,0 +1,254 @@
+"""python-engineio's server and WebSocket, with frame checks, bounds, a per-address cap and direct writes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+import engineio
+from aiohttp import WSMsgType, web
+from engineio.async_drivers import aiohttp as engineio_aiohttp
+
+from ..api import error_response
+from ..errors import InvalidPayload, RateLimited, TooLarge
+from ..frames import MalformedPacket, check_engine_frame, check_polling_body
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_FULL = 10  # seconds a refused handshake is told to wait
+
+
+class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
+    """`engineio.AsyncServer` that checks frames before decoding them, bounds what waits
+    for each client, and caps connections per address."""
+
+    def __init__(self, *, max_backlog: int, max_backlog_bytes: int, max_connections_per_address: int,
+                 **options: Any) -> None:
+        super().__init__(**options)
+        self.max_backlog = max_backlog
+        self.max_backlog_bytes = max_backlog_bytes
+        self.deliveries: Counter[str] = Counter({"direct": 0, "queued": 0})  # by path, see `deliver`
+        self.max_connections_per_address = max_connections_per_address
+        self._addresses: dict[str, str] = {}  # sid -> client address
+        self._per_address: Counter[str] = Counter()
+        self._websockets: dict[str, CheckedWebSocket] = {}
+        self._async: dict[str, Any] = {**self._async, "websocket": CheckedWebSocket,
+                                       "translate_request": _translate_request}
+
+    async def handle_request(self, request: web.Request) -> web.StreamResponse:
+        """Refuse a handshake past the per-address cap and a malformed or oversized
+        polling body with the contract's JSON error; Engine.IO handles the rest."""
+        sid = request.query.get("sid")
+        address = _address(request)
+        if sid is None and self._per_address[address] >= self.max_connections_per_address:
+            log.warning("connection refused", extra={"address": address, "open": self._per_address[address]})
+            refusal = error_response(RateLimited(RETRY_AFTER_FULL, "too many connections from your address"))
+            refusal.headers["Retry-After"] = str(RETRY_AFTER_FULL)
+            return refusal
+        if sid is not None and request.method == "POST":
+            try:
+                check_polling_body(await request.read())
+            except web.HTTPRequestEntityTooLarge:
+                await self.close_connection(sid, "polling body over the size limit")
+                return error_response(TooLarge(f"a request body may hold at most {self.max_http_buffer_size} bytes"))
+            except MalformedPacket as error:
+                await self.close_connection(sid, f"malformed payload: {error}")
+                return error_response(InvalidPayload("not an Engine.IO payload"))
+        response: web.StreamResponse = await super().handle_request(request)
+        return response
+
+    def deliver(self, sids: Iterable[str], encoded: str) -> list[str]:
+        """Hand one encoded Socket.IO packet to each of `sids` in this very step (no await),
+        so that deliveries keep the order in which they were made; return the sids that
+        are past their backlog bound, for the caller to cut off with `cut_off`.
+
+        The Engine.IO message and its WebSocket frame are built once. A recipient on a
+        WebSocket with nothing queued or being sent gets the frame written straight to its
+        transport; any other (long-polling, upgrading, or with a backlog) gets the packet
+        on its queue, behind what waits there.
+        """
+        frame = websocket_text_frame(("4" + encoded).encode())
+        queued = engineio.packet.Packet(engineio.packet.MESSAGE, encoded)
+        over: list[str] = []
+        direct = 0
+        for sid in sids:
+            socket = self.sockets.get(sid)
+            if socket is None or socket.closing or socket.closed:
+                continue
+            websocket = self._websockets.get(sid)
+            if websocket is not None and socket.upgraded and websocket.writer_idle(socket.queue):
+                if websocket.buffered() > self.max_backlog_bytes:
+                    over.append(sid)
+                else:
+                    websocket.write(frame)
+                    direct += 1
+            elif socket.queue.qsize() >= self.max_backlog:
+                over.append(sid)
+            else:
+                socket.queue.put_nowait(queued)
+                self.deliveries["queued"] += 1
+        self.deliveries["direct"] += direct
+        return over
+
+    async def cut_off(self, sids: Iterable[str]) -> None:
+        """Close the connections of clients that stopped reading (see `deliver`)."""
+        for sid in sids:
+            await self.close_connection(sid, "not reading (backlog bound reached)", abort=True)
+
+    async def send_packet(self, sid: str, pkt: engineio.packet.Packet) -> None:
+        """Queue `pkt` for the client, or cut off a client with `max_backlog` packets unread."""
+        socket = self.sockets.get(sid)
+        if socket is not None and socket.queue.qsize() >= self.max_backlog:
+            await self.close_connection(sid, f"not reading ({self.max_backlog} packets waiting)", abort=True)
+            return
+        await super().send_packet(sid, pkt)
+
+    async def close_connection(self, sid: str, reason: str, *, abort: bool = False) -> None:
+        """Close one client's connection now, logging `reason` once.
+
+        With `abort`, a WebSocket's TCP connection is dropped without a goodbye: for a
+        client that does not read, a close frame would only wait behind everything else.
+        """
+        socket = self.sockets.get(sid)
+        if socket is None or socket.closing or socket.closed:
+            return
+        self.log_closing(sid, reason)
+        await self._close(socket, abort=abort)
+
+    def log_closing(self, sid: str, reason: str) -> None:
+        """The one warning line for a connection the server closes on the client's account."""
+        log.warning("closing connection", extra={"sid": sid, "address": self._addresses.get(sid), "reason": reason})
+
+    async def close_all(self) -> int:
+        """Close every connection (clients reconnect elsewhere); the number closed."""
+        sockets = [socket for socket in self.sockets.values() if not (socket.closing or socket.closed)]
+        # Together: each close says goodbye to the store (presence), a round trip in Redis.
+        await asyncio.gather(*(self._close(socket, abort=False) for socket in sockets))
+        return len(sockets)
+
+    async def _close(self, socket: Any, *, abort: bool) -> None:
+        websocket = self._websockets.get(socket.sid)
+        if abort and websocket is not None:
+            websocket.abort()
+        # Not `disconnect()`: it waits for the queue to drain, forever for a client that
+        # has stopped reading.
+        await socket.close(wait=False, reason=self.reason.SERVER_DISCONNECT)
+        # python-engineio sends a close packet but keeps a WebSocket open until the client
+        # speaks, and the JS client only acts on the socket closing: an empty queue entry
+        # makes the socket's writer task close the WebSocket now.
+        socket.queue.put_nowait(None)
+
+    async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        if event == "connect":
+            sid, environ = args[0], args[1]
+            self._addresses[sid] = _address(environ["aiohttp.request"])
+            self._per_address[self._addresses[sid]] += 1
+        elif event == "disconnect":
+            address = self._addresses.pop(args[0], None)
+            if address is not None:
+                self._per_address[address] -= 1
+                if self._per_address[address] <= 0:
+                    del self._per_address[address]
+        return await super()._trigger_event(event, *args, **kwargs)
+
+
+class CheckedWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
+    """Engine.IO's aiohttp WebSocket that refuses frames no client could have sent, and
+    reads every frame of up to `max_http_buffer_size` bytes, uncompressed."""
+
+    async def __call__(self, environ: dict[str, Any]) -> web.StreamResponse:
+        self.environ = environ
+        # aiohttp refuses a message of exactly `max_msg_size` bytes; the limit is inclusive.
+        # No permessage-deflate, which aiohttp would accept from every browser: one frame is
+        # built per broadcast for all recipients, and per-connection zlib state cost about
+        # 90 KiB per idle connection (bench/). Node's `ws` has it off by default too.
+        self._sock = web.WebSocketResponse(max_msg_size=self.server.max_http_buffer_size + 1, compress=False)
+        request = environ["aiohttp.request"]
+        try:
+            await self._sock.prepare(request)
+        except ConnectionResetError:  # the client left before its upgrade was answered
+            return self._sock  # aiohttp drops a response to a closed connection quietly
+        self._transport: asyncio.Transport = request.transport
+        sid = self.handler.__self__.sid
+        open_websockets: dict[str, CheckedWebSocket] = self.server._websockets
+        open_websockets[sid] = self
+        try:
+            await self.handler(self)
+        finally:
+            open_websockets.pop(sid, None)
+        return self._sock
+
+    async def wait(self) -> str | bytes:
+        """The next frame; `OSError` (which Engine.IO takes as the end) if there is none
+        or it is malformed."""
+        message = await self._sock.receive()
+        if message.type is WSMsgType.ERROR:
+            self._refuse(f"bad frame: {message.data}")
+        if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            raise OSError("websocket closed")
+        try:
+            check_engine_frame(message.data)
+        except MalformedPacket as error:
+            self._refuse(f"malformed frame: {error}")
+        frame: str | bytes = message.data
+        return frame
+
+    def writer_idle(self, queue: asyncio.Queue[Any]) -> bool:
+        """Whether Engine.IO's writer task for this socket holds nothing unsent: it waits
+        on an empty queue. (Between taking packets off the queue and writing them, the
+        queue is empty but the writer is not waiting.)"""
+        return (queue.empty() and bool(queue._getters)  # type: ignore[attr-defined]
+                and not self._transport.is_closing())
+
+    def buffered(self) -> int:
+        """Bytes written to this connection that the client has not taken yet."""
+        return self._transport.get_write_buffer_size()
+
+    def write(self, frame: bytes) -> None:
+        """Write a whole WebSocket frame now (see `GuardedEngineServer.deliver`)."""
+        self._transport.write(frame)
+
+    def abort(self) -> None:
+        """Drop the TCP connection at once."""
+        self._transport.abort()
+
+    def _refuse(self, reason: str) -> None:
+        self.server.log_closing(self.handler.__self__.sid, reason)
+        raise OSError(reason)
+
+
+async def _translate_request(request: web.Request) -> dict[str, Any]:
+    """Engine.IO's environ for `request`, reading the body from aiohttp's cache, since
+    `handle_request` has already read it to check it."""
+    environ: dict[str, Any] = engineio_aiohttp.translate_request(request)
+    environ["wsgi.input"] = _ReadBody(request)
+    return environ
+
+
+class _ReadBody:
+    """The `wsgi.input` Engine.IO reads a polling body from."""
+
+    def __init__(self, request: web.Request) -> None:
+        self._request = request
+
+    async def read(self, length: int = -1) -> bytes:
+        return await self._request.read()
+
+
+def _address(request: web.BaseRequest) -> str:
+    return request.remote or "unknown"
+
+
+def websocket_text_frame(payload: bytes) -> bytes:
+    """One unfragmented, unmasked WebSocket text frame (RFC 6455 section 5.2), as a server sends."""
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", 0x81, size)
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + payload

@@ -1,0 +1,197 @@
+"""Client managers that deliver through `GuardedEngineServer.deliver`, and keep order and rooms."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import redis.asyncio
+import socketio
+
+from ..ordering import SeqOrder
+from ..stores.base import Announcement
+
+if TYPE_CHECKING:
+    from .server import ChatSocketServer
+
+PUBLISH_CONNECTIONS = 32  # Redis connections for the pub/sub manager's publishes (one more listens)
+PUBLISH_WAIT = 2.0  # seconds a publish may wait for one of them
+class _DirectEmit:
+    """Emits without an acknowledgement, to a room or one connection, go through
+    `GuardedEngineServer.deliver`: one encode, no task or queue hop per recipient."""
+
+    server: ChatSocketServer
+    get_participants: Any
+
+    async def _deliver(self, event: str, args: list[Any], namespace: str, room: str | None,
+                       skip_sid: str | list[str] | None) -> None:
+        over = self._deliver_now(event, args, namespace, room, skip_sid)
+        if over:
+            await self.server.eio.cut_off(over)
+
+    def _deliver_now(self, event: str, args: list[Any], namespace: str, room: str | None,
+                     skip_sid: str | list[str] | None = None) -> list[str]:
+        """Deliver in this step; the recipients to cut off afterwards."""
+        skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
+        eio_sids = [eio_sid for sid, eio_sid in self.get_participants(namespace, room) if sid not in skip]
+        if not eio_sids:
+            return []
+        encoded = self.server.packet_class(socketio.packet.EVENT, namespace=namespace, data=[event, *args]).encode()
+        over: list[str] = self.server.eio.deliver(eio_sids, encoded)
+        return over
+
+
+class _IndexedRooms:
+    """Keeps each connection's rooms at hand.
+
+    python-socketio's manager finds them by scanning every room of the namespace, after
+    copying the whole mapping, and every connection has a room of its own: a disconnect
+    cost O(connections), so 10,000 clients dropping at once (a network blip, a balancer
+    restart) cost O(n^2) and stalled the instance (py-spy, bench/ connections scenario).
+    """
+
+    rooms: dict[str, dict[Any, Any]]
+    callbacks: dict[str, Any]
+    pending_connect: dict[str, list[str]]
+    pending_disconnect: dict[str, list[str]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rooms_of: dict[tuple[str, str], set[str | None]] = {}
+
+    def basic_enter_room(self, sid: str, namespace: str, room: str | None, eio_sid: str | None = None) -> None:
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)  # type: ignore[misc]
+        self._rooms_of.setdefault((namespace, sid), set()).add(room)
+
+    def basic_leave_room(self, sid: str, namespace: str, room: str | None) -> None:
+        super().basic_leave_room(sid, namespace, room)  # type: ignore[misc]
+        rooms = self._rooms_of.get((namespace, sid))
+        if rooms is not None:
+            rooms.discard(room)
+            if not rooms:
+                del self._rooms_of[(namespace, sid)]
+
+    def get_rooms(self, sid: str, namespace: str) -> list[str]:
+        return [room for room in self._rooms_of.get((namespace, sid), ()) if room is not None]
+
+    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        # python-socketio 5.18.1's, with the scan replaced by the index.
+        for room in list(self._rooms_of.get((namespace, sid), ())):
+            self.basic_leave_room(sid, namespace, room)
+        self.callbacks.pop(sid, None)
+        for pending in (self.pending_connect, self.pending_disconnect):
+            if sid in pending.get(namespace, ()):
+                pending[namespace].remove(sid)
+                if not pending[namespace]:
+                    del pending[namespace]
+
+
+class ChatManager(_DirectEmit, _IndexedRooms, socketio.AsyncManager):  # type: ignore[misc]
+    """The in-process client manager (embedded mode), delivering through `deliver`."""
+
+    def announcement(self, event: str, namespace: str, room: str) -> Announcement | None:
+        """None: there are no other instances to tell."""
+        return None
+
+    def follow(self, namespace: str, room: str, seq: int) -> None:
+        """Nothing to do: one instance delivers in the order it stores."""
+
+    async def emit(self, event: str, data: Any, namespace: str, room: str | None = None,
+                   skip_sid: str | list[str] | None = None, callback: Any = None, to: str | None = None,
+                   **kwargs: Any) -> None:
+        room = to or room
+        if callback is not None:
+            await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs)
+        elif namespace in self.rooms:
+            await self._deliver(event, _arguments(data), namespace, room, skip_sid)
+
+
+class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager):  # type: ignore[misc]
+    """python-socketio's Redis pub/sub manager, delivering its local share through `deliver`.
+
+    Events named `ordered_event` carry one object with a `seq`; they go out to this
+    instance's connections in `seq` order per room (see `SeqOrder`), whether they come
+    from this instance's own appends or from other instances.
+    """
+
+    def __init__(self, url: str, *, ordered_event: str, gap_wait: float = 1.0, **options: Any) -> None:
+        super().__init__(url, **options)
+        self._ordered_event = ordered_event
+        self._order: SeqOrder[tuple[str, str], list[Any]] = SeqOrder(self._release_late, gap_wait=gap_wait)
+        self._late_cut_offs: set[asyncio.Task[None]] = set()
+
+    def announcement(self, event: str, namespace: str, room: str) -> Announcement:
+        """The pub/sub message python-socketio's managers on the other instances act on,
+        with the event's one argument left out, for a store to publish in the same step
+        as storing it. This instance delivers its own share with `ignore_queue=True`."""
+        envelope = json.dumps({"method": "emit", "event": event, "binary": False, "namespace": namespace,
+                               "room": room, "skip_sid": None, "callback": None, "host_id": self.host_id},
+                              separators=(",", ":"))
+        return Announcement(channel=self.channel, prefix=envelope[:-1] + ',"data":[', suffix="]}")
+
+    def follow(self, namespace: str, room: str, seq: int) -> None:
+        """A join read that `room` is at `seq`: its next ordered event is `seq` + 1."""
+        self._order.follow((namespace, room), seq)
+
+    async def emit(self, event: str, data: Any, namespace: str | None = None, room: str | None = None,
+                   skip_sid: str | list[str] | None = None, callback: Any = None, to: str | None = None,
+                   **kwargs: Any) -> None:
+        namespace = namespace or "/"
+        if kwargs.get("ignore_queue") and callback is None:
+            await self._deliver_local(event, _arguments(data), namespace, to or room, skip_sid)
+        else:
+            await super().emit(event, data, namespace=namespace, room=room, skip_sid=skip_sid, callback=callback,
+                               to=to, **kwargs)
+
+    async def _handle_emit(self, message: dict[str, Any]) -> None:
+        namespace = message.get("namespace") or "/"
+        if message.get("callback") is not None or message.get("binary") or not isinstance(message["data"], list):
+            await super()._handle_emit(message)
+        else:
+            await self._deliver_local(message["event"], message["data"], namespace, message.get("room"),
+                                      message.get("skip_sid"))
+
+    def _redis_connect(self) -> None:
+        """As python-socketio's, but on a bounded pool that waits for a free connection
+        (default: a new connection per concurrent publish, an error past 100)."""
+        if urlsplit(self.redis_url).scheme.endswith("+sentinel"):
+            super()._redis_connect()
+            return
+        pool = redis.asyncio.BlockingConnectionPool.from_url(self.redis_url, max_connections=PUBLISH_CONNECTIONS,
+                                                             timeout=PUBLISH_WAIT, **self.redis_options)
+        self.redis = redis.asyncio.Redis(connection_pool=pool)
+        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        self.connected = True
+
+    async def _deliver_local(self, event: str, args: list[Any], namespace: str, room: str | None,
+                             skip_sid: str | list[str] | None) -> None:
+        seq = _seq_of(args) if event == self._ordered_event else None
+        ready = [args] if seq is None or room is None else self._order.arrive((namespace, room), seq, args)
+        over = [sid for each in ready for sid in self._deliver_now(event, each, namespace, room, skip_sid)]
+        if over:
+            await self.server.eio.cut_off(over)
+
+    def _release_late(self, key: tuple[str, str], ready: list[list[Any]]) -> None:
+        namespace, room = key
+        over = [sid for each in ready for sid in self._deliver_now(self._ordered_event, each, namespace, room)]
+        if over:
+            task = asyncio.ensure_future(self.server.eio.cut_off(over))
+            self._late_cut_offs.add(task)
+            task.add_done_callback(self._late_cut_offs.discard)
+
+
+def _seq_of(args: list[Any]) -> int | None:
+    """The `seq` of an event whose one argument is an object holding an integer `seq`."""
+    if len(args) == 1 and isinstance(args[0], dict) and type(args[0].get("seq")) is int:
+        seq: int = args[0]["seq"]
+        return seq
+    return None
+
+
+def _arguments(data: Any) -> list[Any]:
+    """An emit's `data` as the event's argument list, as python-socketio reads it."""
+    if isinstance(data, tuple):
+        return list(data)
+    return [] if data is None else [data]

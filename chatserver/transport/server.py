@@ -1,0 +1,72 @@
+"""python-socketio's server, with the checks a public server needs at the Socket.IO level."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import engineio
+import socketio
+
+from ..frames import MalformedPacket, StrictPacket
+from .engine import GuardedEngineServer
+
+# The versions these hooks were written and tested against; see `check_library_versions`.
+TESTED_VERSIONS = {"python-socketio": "5.18.1", "python-engineio": "4.15.1"}
+# Names the Socket.IO libraries use for their own events; a client may not send them.
+RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "disconnecting",
+                             "newListener", "removeListener"})
+
+
+class UntestedLibrary(RuntimeError):
+    """An installed python-socketio or python-engineio is not the version this package's
+    hooks were tested with; the message is one line."""
+
+
+def check_library_versions(installed: Callable[[str], str] = importlib.metadata.version) -> None:
+    """Refuse to run on versions other than `TESTED_VERSIONS`.
+
+    The hooks here override private methods; on another version they could fail
+    silently (a frame check skipped, a direct write out of order), so the server does
+    not start rather than fall back to a path that was never tested either.
+    """
+    for package, tested in TESTED_VERSIONS.items():
+        version = installed(package)
+        if version != tested:
+            raise UntestedLibrary(f"{package} {version} is installed, but chatserver's transport hooks are "
+                                  f"tested with {tested} only: install the versions in requirements.txt")
+
+
+@dataclass(frozen=True)
+class ReservedEvent:
+    """A client event that used a reserved name; handlers see this instead of the name,
+    so it can never be taken for the server's own connect or disconnect."""
+
+    name: str
+
+
+class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
+    """`socketio.AsyncServer` that refuses malformed packets; takes the engine's
+    `max_backlog` and `max_connections_per_address` besides the usual options."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(serializer=StrictPacket, **options)
+
+    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
+        return GuardedEngineServer
+
+    async def _handle_event_internal(self, server: socketio.AsyncServer, sid: str, eio_sid: str,
+                                     data: list[Any], namespace: str, id: int | None) -> None:
+        # python-socketio dispatches a client's event by its name, through the same path as
+        # its own connect and disconnect: an event *named* "disconnect" would end the session.
+        if data[0] in RESERVED_EVENTS:
+            data = [ReservedEvent(data[0]), *data[1:]]
+        await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except MalformedPacket as error:
+            await self.eio.close_connection(eio_sid, f"malformed packet: {error}")
