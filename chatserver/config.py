@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from .stores.redis_urls import SINGLE_SCHEMES, is_sentinel_url, parse_sentinel_url
+
 Transport = Literal["polling", "websocket"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LogFormat = Literal["text", "json"]
@@ -102,13 +104,23 @@ class Settings:
             _check(len(self.api_key) >= API_KEY_MIN_LENGTH, "API_KEY",
                    f"must be at least {API_KEY_MIN_LENGTH} characters")
         if self.redis_url is not None:
-            _check(self.redis_url.startswith(("redis://", "rediss://", "unix://")), "REDIS_URL",
-                   "must start with redis://, rediss:// or unix://")
+            _check(_is_redis_url(self.redis_url), "REDIS_URL",
+                   "must be redis://, rediss://, unix:// or redis+sentinel://host:port[,host:port]/service_name")
             _check(self.secret_key is not None, "SECRET_KEY",
                    "is required when REDIS_URL is set, so that all instances accept the same tokens")
         for origin in self.cors_origins:
             _check(origin == "*" or origin.startswith(("http://", "https://")), "CORS_ORIGINS",
                    f"{origin!r} is not an origin such as https://chat.example.com")
+
+
+def _is_redis_url(url: str) -> bool:
+    if is_sentinel_url(url):
+        try:
+            parse_sentinel_url(url)
+        except ValueError:
+            return False
+        return True
+    return url.startswith(tuple(f"{scheme}://" for scheme in SINGLE_SCHEMES))
 
 
 def _is_network(text: str) -> bool:

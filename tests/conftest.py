@@ -116,6 +116,7 @@ class RedisProcess:
 
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    extra: tuple[str, ...] = ()  # more redis-server arguments, such as ("--replicaof", host, port)
 
     @property
     def url(self) -> str:
@@ -123,7 +124,8 @@ class RedisProcess:
 
     def start(self) -> RedisProcess:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(self._answers_ping, 10, lambda: "redis-server did not start")
         return self
@@ -151,6 +153,48 @@ def redis_url() -> Iterator[str]:
     server = RedisProcess().start()
     yield server.url
     server.stop()
+
+
+SERVICE = "chat"
+
+
+@dataclass
+class SentinelSet:
+    master: RedisProcess
+    replica: RedisProcess
+    sentinel: RedisProcess
+
+    @property
+    def url(self) -> str:
+        return f"redis+sentinel://127.0.0.1:{self.sentinel.port}/{SERVICE}"
+
+    def master_port(self) -> int:
+        """The port Sentinel names as the master now."""
+        with socket.create_connection(("127.0.0.1", self.sentinel.port), timeout=1) as sock:
+            sock.sendall(f"SENTINEL get-master-addr-by-name {SERVICE}\r\n".encode())
+            reply = sock.recv(256).decode().split("\r\n")
+        return int(reply[4])
+
+
+@pytest.fixture
+def sentinel_set(tmp_path: Path) -> Iterator[SentinelSet]:
+    """A master, its replica and one Sentinel (quorum 1) that fails over after 1 s of silence."""
+    master = RedisProcess().start()
+    replica = RedisProcess(extra=("--replicaof", "127.0.0.1", str(master.port))).start()
+    config = tmp_path / "sentinel.conf"
+    config.write_text(f"sentinel monitor {SERVICE} 127.0.0.1 {master.port} 1\n"
+                      f"sentinel down-after-milliseconds {SERVICE} 1000\n"
+                      f"sentinel failover-timeout {SERVICE} 5000\n")
+    port = free_port()
+    sentinel = RedisProcess(port=port)
+    sentinel.proc = subprocess.Popen(
+        ["redis-server", str(config), "--sentinel", "--port", str(port), "--bind", "127.0.0.1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    servers = SentinelSet(master, replica, sentinel)
+    wait_until(lambda: servers.master_port() == master.port, 10, lambda: "sentinel did not see the master")
+    yield servers
+    for process in (sentinel, replica, master):
+        process.stop()
 
 
 @pytest.fixture

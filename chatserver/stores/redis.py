@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
@@ -21,6 +22,7 @@ from . import redis_scripts as lua
 from .base import Announcement, Appended, Draft, Page, PrivateRoom, RateLimit, Recovery
 from .batching import BatchedScript
 from .memory import new_epoch
+from .redis_urls import is_sentinel_url, parse_sentinel_url
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +33,23 @@ COMMAND_TIMEOUT = 2.0  # seconds; a request that needs Redis fails within a few 
 def connect(url: str, max_connections: int = 64) -> Redis:
     """A client whose commands fail fast while Redis is away, and reconnect by themselves.
 
-    The pool blocks (up to the command timeout) for a free connection instead of
-    failing, so a burst queues for Redis rather than opening a socket per request.
+    For one server the pool blocks (up to the command timeout) for a free connection
+    instead of failing, so a burst queues for Redis rather than opening a socket per
+    request. Behind Sentinel every new connection asks the sentinels for the master, so
+    after a failover the client follows the promoted replica.
     """
-    pool = BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=COMMAND_TIMEOUT, decode_responses=True,
-        socket_timeout=COMMAND_TIMEOUT, socket_connect_timeout=COMMAND_TIMEOUT, health_check_interval=15,
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1))
+    options: dict[str, Any] = {
+        "max_connections": max_connections, "decode_responses": True, "socket_timeout": COMMAND_TIMEOUT,
+        "socket_connect_timeout": COMMAND_TIMEOUT, "health_check_interval": 15,
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)}
+    if is_sentinel_url(url):
+        target = parse_sentinel_url(url)
+        sentinel = Sentinel(list(target.sentinels), password=target.password,  # type: ignore[no-untyped-call]
+                            sentinel_kwargs={"socket_timeout": COMMAND_TIMEOUT,
+                                             "socket_connect_timeout": COMMAND_TIMEOUT})
+        master: Redis = sentinel.master_for(target.service, redis_class=Redis, **options)
+        return master
+    pool = BlockingConnectionPool.from_url(url, timeout=COMMAND_TIMEOUT, **options)
     return Redis(connection_pool=pool)
 
 

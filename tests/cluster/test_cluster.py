@@ -13,10 +13,12 @@ from tests.chat_client import ChatClient, new_room
 from tests.conftest import RedisProcess, eventually
 
 
-@pytest.fixture
-def cluster(start_server, redis_url):
-    """Three instances on one Redis."""
-    return [start_server(REDIS_URL=redis_url, RATE_LIMIT="100000") for _ in range(3)]
+@pytest.fixture(params=["redis", "sentinel"])
+def cluster(request, start_server):
+    """Three instances on one Redis server, or on the master a Sentinel names."""
+    url = (request.getfixturevalue("redis_url") if request.param == "redis"
+           else request.getfixturevalue("sentinel_set").url)
+    return [start_server(REDIS_URL=url, RATE_LIMIT="100000") for _ in range(3)]
 
 
 async def test_events_cross_instances(cluster, make_client):

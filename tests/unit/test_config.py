@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from chatserver.config import SETTING_NAMES, Settings, SettingsError, load_settings
+from chatserver.stores.redis_urls import parse_sentinel_url
 from tests.conftest import ROOT
 
 SECRET = "s" * 32
@@ -68,6 +69,9 @@ def test_flags_win_over_the_environment():
     ({"API_KEY": "short"}, "API_KEY"),
     ({"REDIS_URL": "redis://127.0.0.1:6379/0"}, "SECRET_KEY"),
     ({"REDIS_URL": "http://x", "SECRET_KEY": SECRET}, "REDIS_URL"),
+    ({"REDIS_URL": "redis+sentinel://10.0.0.1:26379", "SECRET_KEY": SECRET}, "REDIS_URL"),
+    ({"REDIS_URL": "redis+sentinel://10.0.0.1/chat", "SECRET_KEY": SECRET}, "REDIS_URL"),
+    ({"REDIS_URL": "redis+cluster://10.0.0.1:7000", "SECRET_KEY": SECRET}, "REDIS_URL"),
     ({"CORS_ORIGINS": "example.com"}, "CORS_ORIGINS"),
     ({"MAX_CONNECTIONS_PER_ADDRESS": "0"}, "MAX_CONNECTIONS_PER_ADDRESS"),
     ({"MAX_ROOMS_PER_CONNECTION": "0"}, "MAX_ROOMS_PER_CONNECTION"),
@@ -101,3 +105,12 @@ def test_a_bad_value_stops_start_up_with_one_line():
     assert result.returncode == 2
     expected = "chatserver: configuration error: PORT must be an integer, got 'nope'"
     assert result.stderr.strip().splitlines() == [expected]
+
+
+def test_a_sentinel_url_names_its_sentinels_and_service():
+    url = "redis+sentinel://:s3cret@10.0.0.1:26379,10.0.0.2:26380/chat"
+    assert load_settings([], {"REDIS_URL": url, "SECRET_KEY": SECRET}).redis_url == url
+    target = parse_sentinel_url(url)
+    assert target.sentinels == (("10.0.0.1", 26379), ("10.0.0.2", 26380))
+    assert (target.service, target.password) == ("chat", "s3cret")
+    assert target.for_socketio() == "redis+sentinel://:s3cret@10.0.0.1:26379,10.0.0.2:26380/0/chat"

@@ -1,0 +1,45 @@
+"""The forms of `REDIS_URL`: one server, or the master a Sentinel names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+SINGLE_SCHEMES = ("redis", "rediss", "unix")
+SENTINEL_SCHEME = "redis+sentinel"
+
+
+@dataclass(frozen=True)
+class SentinelURL:
+    """`redis+sentinel://[:password@]host:port[,host:port...]/service_name`."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    password: str | None
+
+    def for_socketio(self) -> str:
+        """The same, in python-socketio's form (`.../db/service_name`), for its manager."""
+        auth = f":{self.password}@" if self.password else ""
+        hosts = ",".join(f"{host}:{port}" for host, port in self.sentinels)
+        return f"{SENTINEL_SCHEME}://{auth}{hosts}/0/{self.service}"
+
+
+def parse_sentinel_url(url: str) -> SentinelURL:
+    """Raise `ValueError` with a one-line reason unless `url` is a Sentinel URL."""
+    parts = urlsplit(url)
+    if parts.scheme != SENTINEL_SCHEME:
+        raise ValueError(f"must start with {SENTINEL_SCHEME}://")
+    service = parts.path.strip("/")
+    if not service or "/" in service:
+        raise ValueError("must end with /service_name, the master's name in Sentinel")
+    sentinels = []
+    for host_port in parts.netloc.rpartition("@")[2].split(","):
+        host, _, port = host_port.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"{host_port!r} is not host:port")
+        sentinels.append((host, int(port)))
+    return SentinelURL(tuple(sentinels), service, unquote(parts.password) if parts.password else None)
+
+
+def is_sentinel_url(url: str) -> bool:
+    return urlsplit(url).scheme == SENTINEL_SCHEME
