@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -125,18 +126,23 @@ class RedisProcess:
     def start(self) -> RedisProcess:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             *self.extra],
+             # a replica's full sync writes an RDB file: keep it out of the working tree
+             "--dir", tempfile.mkdtemp(prefix="chat-test-redis-"), *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(self._answers_ping, 10, lambda: "redis-server did not start")
         return self
+
+    def command(self, line: str) -> bytes:
+        """The raw reply to one inline command."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+            sock.sendall(line.encode() + b"\r\n")
+            return sock.recv(65536)
 
     def _answers_ping(self) -> bool:
         assert self.proc is not None
         if self.proc.poll() is not None:
             raise RuntimeError(f"redis-server exited at start (code {self.proc.returncode}) on port {self.port}")
-        with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+        return self.command("PING").startswith(b"+PONG")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -170,17 +176,18 @@ class SentinelSet:
 
     def master_port(self) -> int:
         """The port Sentinel names as the master now."""
-        with socket.create_connection(("127.0.0.1", self.sentinel.port), timeout=1) as sock:
-            sock.sendall(f"SENTINEL get-master-addr-by-name {SERVICE}\r\n".encode())
-            reply = sock.recv(256).decode().split("\r\n")
+        reply = self.sentinel.command(f"SENTINEL get-master-addr-by-name {SERVICE}").decode().split("\r\n")
         return int(reply[4])
 
 
 @pytest.fixture
 def sentinel_set(tmp_path: Path) -> Iterator[SentinelSet]:
     """A master, its replica and one Sentinel (quorum 1) that fails over after 1 s of silence."""
-    master = RedisProcess().start()
+    master = RedisProcess(extra=("--repl-diskless-sync-delay", "0")).start()
     replica = RedisProcess(extra=("--replicaof", "127.0.0.1", str(master.port))).start()
+    # A failover before the first sync would promote an empty replica.
+    wait_until(lambda: b"master_link_status:up" in replica.command("INFO replication"), 10,
+               lambda: "the replica did not sync")
     config = tmp_path / "sentinel.conf"
     config.write_text(f"sentinel monitor {SERVICE} 127.0.0.1 {master.port} 1\n"
                       f"sentinel down-after-milliseconds {SERVICE} 1000\n"
