@@ -27,7 +27,6 @@ from .service import ChatService
 from .stores.base import Store
 from .stores.memory import MemoryStore
 from .stores.redis import RedisStore, connect, instance_id
-from .stores.redis_urls import is_sentinel_url, parse_sentinel_url
 from .transport import ChatManager, ChatRedisManager, ChatSocketServer
 
 log = logging.getLogger(__name__)
@@ -101,10 +100,7 @@ def _shared_state(settings: Settings) -> tuple[Store, socketio.AsyncManager]:
     instance = instance_id()
     log.info("shared mode", extra={"instance": instance, "redis": _redacted(settings.redis_url)})
     store = RedisStore(connect(settings.redis_url), instance=instance, prefix=REDIS_PREFIX)
-    manager_url = (parse_sentinel_url(settings.redis_url).for_socketio() if is_sentinel_url(settings.redis_url)
-                   else settings.redis_url)
-    manager = ChatRedisManager(manager_url, ordered_event="message", channel=REDIS_PREFIX + "socketio",
-                                         redis_options={"socket_connect_timeout": 2, "socket_keepalive": True})
+    manager = ChatRedisManager(settings.redis_url, ordered_event="message", channel=REDIS_PREFIX + "socketio")
     return store, manager
 
 

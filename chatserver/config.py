@@ -76,6 +76,9 @@ class Settings:
         _check(10 <= self.max_backlog <= 1_000_000, "MAX_BACKLOG", "must be 10..1000000")
         _check(65_536 <= self.max_backlog_bytes <= 1 << 30, "MAX_BACKLOG_BYTES", "must be 65536..1073741824")
         _check(65_536 <= self.max_frame_bytes <= 100_000_000, "MAX_FRAME_BYTES", "must be 65536..100000000")
+        _check(self.max_frame_bytes >= self.max_message_length * 12 + 4096, "MAX_FRAME_BYTES",
+               "must hold a maximal message JSON-escaped (12 bytes a character, plus 4096): "
+               f"at least {self.max_message_length * 12 + 4096} for MAX_MESSAGE_LENGTH={self.max_message_length}")
         _check(0.1 <= self.rate_window <= 86_400, "RATE_WINDOW", "must be 0.1..86400 seconds")
         _check(0.01 <= self.typing_rate <= 1000, "TYPING_RATE", "must be 0.01..1000 per second")
         _check(1 <= self.typing_burst <= 10_000, "TYPING_BURST", "must be 1..10000")

@@ -60,9 +60,15 @@ class SeqOrder(Generic[K, T]):
                 state.timer = asyncio.get_running_loop().call_later(self._gap_wait, self._give_up, room)
             return []
         if seq <= state.last:
-            if seq == 1:  # a new epoch
-                state.last = 1
-            return [item]
+            if seq != 1:
+                return [item]
+            # A new epoch: what waits belongs to the old one; it goes out first, unordered.
+            stale = [state.waiting.pop(old) for old in sorted(state.waiting)]
+            if state.timer is not None:
+                state.timer.cancel()
+                state.timer = None
+            state.last = 1
+            return [*stale, item]
         released = [item]
         state.last = seq
         while state.last + 1 in state.waiting:

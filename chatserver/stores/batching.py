@@ -67,9 +67,11 @@ class BatchedScript:
         if len(batch) == 1:
             return [await self._script(keys=batch[0].keys, args=batch[0].args)]
         replies = await self._pipeline(batch)
-        if any(isinstance(reply, NoScriptError) for reply in replies):  # Redis restarted or was flushed
+        unloaded = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if unloaded:  # Redis restarted or was flushed; the calls that did run must not run twice
             await self._redis.script_load(self._script.script)
-            replies = await self._pipeline(batch)
+            for n, reply in zip(unloaded, await self._pipeline([batch[n] for n in unloaded]), strict=True):
+                replies[n] = reply
         return replies
 
     async def _pipeline(self, batch: list[_Call]) -> list[Any]:

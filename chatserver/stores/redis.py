@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
@@ -30,27 +30,36 @@ DUPLICATE, LIMITED = 1, 2  # the append script's outcomes besides 0, stored
 COMMAND_TIMEOUT = 2.0  # seconds; a request that needs Redis fails within a few seconds
 
 
-def connect(url: str, max_connections: int = 64) -> Redis:
+def connect(url: str, max_connections: int = 64, *, for_pubsub: bool = False) -> Redis:
     """A client whose commands fail fast while Redis is away, and reconnect by themselves.
 
-    For one server the pool blocks (up to the command timeout) for a free connection
-    instead of failing, so a burst queues for Redis rather than opening a socket per
-    request. Behind Sentinel every new connection asks the sentinels for the master, so
-    after a failover the client follows the promoted replica.
+    The pool waits (up to the command timeout) for a free connection instead of failing,
+    so a burst queues for Redis rather than opening a socket per request. Behind
+    Sentinel every new connection asks the sentinels for the master, so after a failover
+    the client follows the promoted replica. `for_pubsub`: for python-socketio's manager,
+    replies stay bytes and reads have no timeout (a subscriber waits for messages).
     """
     options: dict[str, Any] = {
-        "max_connections": max_connections, "decode_responses": True, "socket_timeout": COMMAND_TIMEOUT,
-        "socket_connect_timeout": COMMAND_TIMEOUT, "health_check_interval": 15,
+        "max_connections": max_connections, "timeout": COMMAND_TIMEOUT,
+        "socket_connect_timeout": COMMAND_TIMEOUT, "socket_keepalive": True, "health_check_interval": 15,
         "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)}
+    if not for_pubsub:
+        options.update(decode_responses=True, socket_timeout=COMMAND_TIMEOUT)
     if is_sentinel_url(url):
         target = parse_sentinel_url(url)
-        sentinel = Sentinel(list(target.sentinels), password=target.password,  # type: ignore[no-untyped-call]
+        sentinel = Sentinel(list(target.sentinels), username=target.username,  # type: ignore[no-untyped-call]
+                            password=target.password,
                             sentinel_kwargs={"socket_timeout": COMMAND_TIMEOUT,
                                              "socket_connect_timeout": COMMAND_TIMEOUT})
-        master: Redis = sentinel.master_for(target.service, redis_class=Redis, **options)
+        master: Redis = sentinel.master_for(target.service, redis_class=Redis,
+                                            connection_pool_class=_BlockingSentinelPool, **options)
         return master
-    pool = BlockingConnectionPool.from_url(url, timeout=COMMAND_TIMEOUT, **options)
-    return Redis(connection_pool=pool)
+    return Redis(connection_pool=BlockingConnectionPool.from_url(url, **options))
+
+
+class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """Connections to the master Sentinel names, from a pool that waits for a free one
+    (as for one server) instead of refusing past `max_connections`."""
 
 
 class RedisStore:

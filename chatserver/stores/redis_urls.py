@@ -11,17 +11,13 @@ SENTINEL_SCHEME = "redis+sentinel"
 
 @dataclass(frozen=True)
 class SentinelURL:
-    """`redis+sentinel://[:password@]host:port[,host:port...]/service_name`."""
+    """`redis+sentinel://[[user]:password@]host:port[,host:port...]/service_name`; the
+    credentials are the Redis master's."""
 
     sentinels: tuple[tuple[str, int], ...]
     service: str
+    username: str | None
     password: str | None
-
-    def for_socketio(self) -> str:
-        """The same, in python-socketio's form (`.../db/service_name`), for its manager."""
-        auth = f":{self.password}@" if self.password else ""
-        hosts = ",".join(f"{host}:{port}" for host, port in self.sentinels)
-        return f"{SENTINEL_SCHEME}://{auth}{hosts}/0/{self.service}"
 
 
 def parse_sentinel_url(url: str) -> SentinelURL:
@@ -38,7 +34,8 @@ def parse_sentinel_url(url: str) -> SentinelURL:
         if not host or not port.isdigit():
             raise ValueError(f"{host_port!r} is not host:port")
         sentinels.append((host, int(port)))
-    return SentinelURL(tuple(sentinels), service, unquote(parts.password) if parts.password else None)
+    return SentinelURL(tuple(sentinels), service, unquote(parts.username) if parts.username else None,
+                       unquote(parts.password) if parts.password else None)
 
 
 def is_sentinel_url(url: str) -> bool:

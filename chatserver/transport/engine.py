@@ -31,6 +31,7 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         self.max_backlog = max_backlog
         self.max_backlog_bytes = max_backlog_bytes
         self.deliveries: Counter[str] = Counter({"direct": 0, "queued": 0})  # by path, see `deliver`
+        self._cutting_off: set[asyncio.Future[list[None]]] = set()
         self.max_connections_per_address = max_connections_per_address
         self._addresses: dict[str, str] = {}  # sid -> client address
         self._per_address: Counter[str] = Counter()
@@ -93,10 +94,16 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         self.deliveries["direct"] += direct
         return over
 
-    async def cut_off(self, sids: Iterable[str]) -> None:
-        """Close the connections of clients that stopped reading (see `deliver`)."""
-        for sid in sids:
-            await self.close_connection(sid, "not reading (backlog bound reached)", abort=True)
+    def cut_off(self, sids: list[str]) -> None:
+        """Close the connections of clients that stopped reading (see `deliver`), together
+        and in the background: each close says goodbye to the store, and whoever
+        delivered (a sender awaiting its ack, the pub/sub listener) must not wait for it."""
+        if not sids:
+            return
+        closing = asyncio.gather(*(self.close_connection(sid, "not reading (backlog bound reached)", abort=True)
+                                   for sid in sids))
+        self._cutting_off.add(closing)
+        closing.add_done_callback(self._cutting_off.discard)
 
     async def send_packet(self, sid: str, pkt: engineio.packet.Packet) -> None:
         """Queue `pkt` for the client, or cut off a client with `max_backlog` packets unread."""
@@ -178,7 +185,8 @@ class CheckedWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
         try:
             await self.handler(self)
         finally:
-            open_websockets.pop(sid, None)
+            if open_websockets.get(sid) is self:  # not a concurrent upgrade attempt's
+                del open_websockets[sid]
         return self._sock
 
     async def wait(self) -> str | bytes:
@@ -201,7 +209,7 @@ class CheckedWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
         on an empty queue. (Between taking packets off the queue and writing them, the
         queue is empty but the writer is not waiting.)"""
         return (queue.empty() and bool(queue._getters)  # type: ignore[attr-defined]
-                and not self._transport.is_closing())
+                and not self._sock.closed and not self._transport.is_closing())
 
     def buffered(self) -> int:
         """Bytes written to this connection that the client has not taken yet."""

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-import redis.asyncio
 import socketio
 
 from ..ordering import SeqOrder
 from ..stores.base import Announcement
+from ..stores.redis import connect
 
 if TYPE_CHECKING:
     from .server import ChatSocketServer
 
 PUBLISH_CONNECTIONS = 32  # Redis connections for the pub/sub manager's publishes (one more listens)
-PUBLISH_WAIT = 2.0  # seconds a publish may wait for one of them
 class _DirectEmit:
     """Emits without an acknowledgement, to a room or one connection, go through
     `GuardedEngineServer.deliver`: one encode, no task or queue hop per recipient."""
@@ -27,9 +24,7 @@ class _DirectEmit:
 
     async def _deliver(self, event: str, args: list[Any], namespace: str, room: str | None,
                        skip_sid: str | list[str] | None) -> None:
-        over = self._deliver_now(event, args, namespace, room, skip_sid)
-        if over:
-            await self.server.eio.cut_off(over)
+        self.server.eio.cut_off(self._deliver_now(event, args, namespace, room, skip_sid))
 
     def _deliver_now(self, event: str, args: list[Any], namespace: str, room: str | None,
                      skip_sid: str | list[str] | None = None) -> list[str]:
@@ -120,7 +115,6 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
         super().__init__(url, **options)
         self._ordered_event = ordered_event
         self._order: SeqOrder[tuple[str, str], list[Any]] = SeqOrder(self._release_late, gap_wait=gap_wait)
-        self._late_cut_offs: set[asyncio.Task[None]] = set()
 
     def announcement(self, event: str, namespace: str, room: str) -> Announcement:
         """The pub/sub message python-socketio's managers on the other instances act on,
@@ -154,14 +148,11 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
                                       message.get("skip_sid"))
 
     def _redis_connect(self) -> None:
-        """As python-socketio's, but on a bounded pool that waits for a free connection
-        (default: a new connection per concurrent publish, an error past 100)."""
-        if urlsplit(self.redis_url).scheme.endswith("+sentinel"):
-            super()._redis_connect()
-            return
-        pool = redis.asyncio.BlockingConnectionPool.from_url(self.redis_url, max_connections=PUBLISH_CONNECTIONS,
-                                                             timeout=PUBLISH_WAIT, **self.redis_options)
-        self.redis = redis.asyncio.Redis(connection_pool=pool)
+        """As python-socketio's, but through the store's `connect`: every `REDIS_URL` form
+        (its own Sentinel URL reads a database number where ours has none, and leaves
+        credentials percent-encoded), on a bounded pool that waits for a free connection
+        (by default a publish opened a connection each, and failed past 100)."""
+        self.redis = connect(self.redis_url, PUBLISH_CONNECTIONS, for_pubsub=True)
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         self.connected = True
 
@@ -169,17 +160,13 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
                              skip_sid: str | list[str] | None) -> None:
         seq = _seq_of(args) if event == self._ordered_event else None
         ready = [args] if seq is None or room is None else self._order.arrive((namespace, room), seq, args)
-        over = [sid for each in ready for sid in self._deliver_now(event, each, namespace, room, skip_sid)]
-        if over:
-            await self.server.eio.cut_off(over)
+        self.server.eio.cut_off([sid for each in ready for sid in self._deliver_now(event, each, namespace, room,
+                                                                                   skip_sid)])
 
     def _release_late(self, key: tuple[str, str], ready: list[list[Any]]) -> None:
         namespace, room = key
-        over = [sid for each in ready for sid in self._deliver_now(self._ordered_event, each, namespace, room)]
-        if over:
-            task = asyncio.ensure_future(self.server.eio.cut_off(over))
-            self._late_cut_offs.add(task)
-            task.add_done_callback(self._late_cut_offs.discard)
+        self.server.eio.cut_off([sid for each in ready for sid in self._deliver_now(self._ordered_event, each,
+                                                                                   namespace, room)])
 
 
 def _seq_of(args: list[Any]) -> int | None:

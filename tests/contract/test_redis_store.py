@@ -94,3 +94,16 @@ async def test_append_publishes_the_stored_message_in_the_same_step_and_a_retry_
     finally:
         await pubsub.aclose()
         await listener.aclose()
+
+
+async def test_appends_in_flight_when_scripts_were_flushed_are_each_stored_once(make_store, redis_url):
+    store = make_store("a")
+    await store.append(draft(0), history_size=100, dedupe_ttl=60, rate=None)  # the script is loaded
+    admin = connect(redis_url)
+    await admin.script_flush()  # as a restarted Redis: every EVALSHA gets NOSCRIPT
+    await admin.aclose()
+    appended = await asyncio.gather(*(store.append(draft(n), history_size=100, dedupe_ttl=60, rate=None)
+                                      for n in range(1, 31)))
+    assert sorted(a.message["seq"] for a in appended) == list(range(2, 32))
+    page = await store.history("lobby", None, 100)
+    assert [m["seq"] for m in page.messages] == list(range(1, 32))

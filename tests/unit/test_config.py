@@ -90,6 +90,7 @@ def test_flags_win_over_the_environment():
     ({"GC_THRESHOLD": "5"}, "GC_THRESHOLD"),
     ({"MAX_BACKLOG_BYTES": "10"}, "MAX_BACKLOG_BYTES"),
     ({"MAX_FRAME_BYTES": "1000"}, "MAX_FRAME_BYTES"),
+    ({"MAX_FRAME_BYTES": "100000", "MAX_MESSAGE_LENGTH": "10000"}, "MAX_FRAME_BYTES"),
     ({"SHUTDOWN_DELAY": "-1"}, "SHUTDOWN_DELAY"),
     ({"SHUTDOWN_TIMEOUT": "inf"}, "SHUTDOWN_TIMEOUT"),
 ])
@@ -113,4 +114,8 @@ def test_a_sentinel_url_names_its_sentinels_and_service():
     target = parse_sentinel_url(url)
     assert target.sentinels == (("10.0.0.1", 26379), ("10.0.0.2", 26380))
     assert (target.service, target.password) == ("chat", "s3cret")
-    assert target.for_socketio() == "redis+sentinel://:s3cret@10.0.0.1:26379,10.0.0.2:26380/0/chat"
+
+
+def test_sentinel_credentials_are_read_percent_decoded():
+    target = parse_sentinel_url("redis+sentinel://app%40chat:ab%2Fc%3Fd%23e@10.0.0.1:26379/chat")
+    assert (target.username, target.password, target.service) == ("app@chat", "ab/c?d#e", "chat")

@@ -62,3 +62,14 @@ async def test_a_followed_room_waits_from_the_position_a_join_read():
     assert order.arrive("a", 1, 1) == [1, 2]
     order.follow("a", 40)  # already followed: a later join changes nothing
     assert order.arrive("a", 4, 4) == []
+
+
+async def test_a_new_epoch_releases_what_the_old_one_held_and_starts_over():
+    order, late = collecting()
+    order.arrive("a", 5, 5)
+    assert order.arrive("a", 7, 7) == []  # waits for 6, which the lost history took with it
+    assert order.arrive("a", 1, 1) == [7, 1]
+    assert order.arrive("a", 3, 3) == []  # the new epoch orders from 1
+    assert order.arrive("a", 2, 2) == [2, 3]
+    await asyncio.sleep(0.1)
+    assert late == []
