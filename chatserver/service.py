@@ -293,9 +293,7 @@ class ChatService:
     async def _refuse_strangers(self, user: User, room: str) -> None:
         """`invalid_room` for a malformed id; `forbidden` for a private room `user` is not in."""
         _check_room(room)
-        private = await self._store.private_room(room)
-        if private is not None and user.id not in private.members:
-            raise Forbidden("this room is private and you are not a member")
+        await self._check_access(user, room, invite=None)
 
     async def _announce(self, room: str, user: User, status: str, skip: str | None = None) -> None:
         payload = {"room": room, "user": user.as_dict(), "status": status}

@@ -74,7 +74,7 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         frame = websocket_text_frame(("4" + encoded).encode())
         queued = engineio.packet.Packet(engineio.packet.MESSAGE, encoded)
         over: list[str] = []
-        direct = 0
+        direct = queued_count = 0
         for sid in sids:
             socket = self.sockets.get(sid)
             if socket is None or socket.closing or socket.closed:
@@ -90,8 +90,9 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
                 over.append(sid)
             else:
                 socket.queue.put_nowait(queued)
-                self.deliveries["queued"] += 1
+                queued_count += 1
         self.deliveries["direct"] += direct
+        self.deliveries["queued"] += queued_count
         return over
 
     def cut_off(self, sids: list[str]) -> None:
@@ -106,10 +107,11 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         closing.add_done_callback(self._cutting_off.discard)
 
     async def send_packet(self, sid: str, pkt: engineio.packet.Packet) -> None:
-        """Queue `pkt` for the client, or cut off a client with `max_backlog` packets unread."""
+        """Queue `pkt` for the client (an ack, say; broadcasts go through `deliver`), or cut
+        off a client with `max_backlog` packets unread."""
         socket = self.sockets.get(sid)
         if socket is not None and socket.queue.qsize() >= self.max_backlog:
-            await self.close_connection(sid, f"not reading ({self.max_backlog} packets waiting)", abort=True)
+            self.cut_off([sid])
             return
         await super().send_packet(sid, pkt)
 

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from .server import ChatSocketServer
 
 PUBLISH_CONNECTIONS = 32  # Redis connections for the pub/sub manager's publishes (one more listens)
+
+
 class _DirectEmit:
     """Emits without an acknowledgement, to a room or one connection, go through
     `GuardedEngineServer.deliver`: one encode, no task or queue hop per recipient."""
@@ -22,20 +24,21 @@ class _DirectEmit:
     server: ChatSocketServer
     get_participants: Any
 
-    async def _deliver(self, event: str, args: list[Any], namespace: str, room: str | None,
-                       skip_sid: str | list[str] | None) -> None:
-        self.server.eio.cut_off(self._deliver_now(event, args, namespace, room, skip_sid))
-
-    def _deliver_now(self, event: str, args: list[Any], namespace: str, room: str | None,
-                     skip_sid: str | list[str] | None = None) -> list[str]:
-        """Deliver in this step; the recipients to cut off afterwards."""
+    def _deliver(self, event: str, each_args: list[list[Any]], namespace: str, room: str | None,
+                 skip_sid: str | list[str] | None = None) -> None:
+        """Deliver `event` once per argument list in `each_args`, in order, in this step;
+        recipients past their backlog bound are cut off afterwards."""
+        if not each_args:  # all held back for order
+            return
         skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
         eio_sids = [eio_sid for sid, eio_sid in self.get_participants(namespace, room) if sid not in skip]
         if not eio_sids:
-            return []
-        encoded = self.server.packet_class(socketio.packet.EVENT, namespace=namespace, data=[event, *args]).encode()
-        over: list[str] = self.server.eio.deliver(eio_sids, encoded)
-        return over
+            return
+        over: list[str] = []
+        for args in each_args:
+            packet = self.server.packet_class(socketio.packet.EVENT, namespace=namespace, data=[event, *args])
+            over += self.server.eio.deliver(eio_sids, packet.encode())
+        self.server.eio.cut_off(over)
 
 
 class _IndexedRooms:
@@ -99,8 +102,8 @@ class ChatManager(_DirectEmit, _IndexedRooms, socketio.AsyncManager):  # type: i
         room = to or room
         if callback is not None:
             await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs)
-        elif namespace in self.rooms:
-            await self._deliver(event, _arguments(data), namespace, room, skip_sid)
+        else:
+            self._deliver(event, [_arguments(data)], namespace, room, skip_sid)
 
 
 class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager):  # type: ignore[misc]
@@ -134,7 +137,7 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
                    **kwargs: Any) -> None:
         namespace = namespace or "/"
         if kwargs.get("ignore_queue") and callback is None:
-            await self._deliver_local(event, _arguments(data), namespace, to or room, skip_sid)
+            self._deliver_local(event, _arguments(data), namespace, to or room, skip_sid)
         else:
             await super().emit(event, data, namespace=namespace, room=room, skip_sid=skip_sid, callback=callback,
                                to=to, **kwargs)
@@ -144,8 +147,8 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
         if message.get("callback") is not None or message.get("binary") or not isinstance(message["data"], list):
             await super()._handle_emit(message)
         else:
-            await self._deliver_local(message["event"], message["data"], namespace, message.get("room"),
-                                      message.get("skip_sid"))
+            self._deliver_local(message["event"], message["data"], namespace, message.get("room"),
+                                message.get("skip_sid"))
 
     def _redis_connect(self) -> None:
         """As python-socketio's, but through the store's `connect`: every `REDIS_URL` form
@@ -156,17 +159,15 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         self.connected = True
 
-    async def _deliver_local(self, event: str, args: list[Any], namespace: str, room: str | None,
-                             skip_sid: str | list[str] | None) -> None:
+    def _deliver_local(self, event: str, args: list[Any], namespace: str, room: str | None,
+                       skip_sid: str | list[str] | None) -> None:
         seq = _seq_of(args) if event == self._ordered_event else None
         ready = [args] if seq is None or room is None else self._order.arrive((namespace, room), seq, args)
-        self.server.eio.cut_off([sid for each in ready for sid in self._deliver_now(event, each, namespace, room,
-                                                                                   skip_sid)])
+        self._deliver(event, ready, namespace, room, skip_sid)
 
     def _release_late(self, key: tuple[str, str], ready: list[list[Any]]) -> None:
         namespace, room = key
-        self.server.eio.cut_off([sid for each in ready for sid in self._deliver_now(self._ordered_event, each,
-                                                                                   namespace, room)])
+        self._deliver(self._ordered_event, ready, namespace, room)
 
 
 def _seq_of(args: list[Any]) -> int | None:
