@@ -16,7 +16,7 @@ from aiohttp.typedefs import Middleware
 from .api import add_routes, api_errors
 from .auth import TokenIssuer
 from .config import Settings
-from .fanout import SocketIOFanout
+from .fanout import SocketIOFanout, chat_room
 from .keys import draining_key, metrics_key, service_key, settings_key, sio_key, store_key, tokens_key
 from .metrics import Metrics
 from .namespace import ChatNamespace
@@ -100,8 +100,16 @@ def _shared_state(settings: Settings) -> tuple[Store, socketio.AsyncManager]:
     instance = instance_id()
     log.info("shared mode", extra={"instance": instance, "redis": _redacted(settings.redis_url)})
     store = RedisStore(connect(settings.redis_url), instance=instance, prefix=REDIS_PREFIX)
-    manager = ChatRedisManager(settings.redis_url, ordered_event="message", channel=REDIS_PREFIX + "socketio")
+    manager = ChatRedisManager(settings.redis_url, ordered_event="message", channel=REDIS_PREFIX + "socketio",
+                               room_channel=_room_channel, channel_linger=settings.channel_linger,
+                               sharded=settings.sharded_pubsub == "auto")
     return store, manager
+
+
+def _room_channel(manager_room: str) -> str | None:
+    """A chat room's own pub/sub channel, in the hash slot of the room's keys."""
+    room = chat_room(manager_room)
+    return None if room is None else f"{REDIS_PREFIX}{{{room}}}:events"
 
 
 def _redacted(url: str) -> str:

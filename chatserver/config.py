@@ -16,6 +16,7 @@ Transport = Literal["polling", "websocket"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LogFormat = Literal["text", "json"]
 EventLoop = Literal["uvloop", "asyncio"]
+ShardedPubSub = Literal["auto", "off"]
 SECRET_MIN_LENGTH = 32
 # The contract: a retried client_id is recognised for 10 minutes, and a user whose
 # instance died leaves `members` within 60 seconds.
@@ -63,6 +64,8 @@ class Settings:
     shutdown_timeout: float = 3.0  # after clients are sent away, in-flight handlers get this long
     presence_heartbeat: float = 5.0  # seconds between an instance's heartbeats
     presence_expiry: float = 20.0  # silence after which an instance's users are dropped
+    channel_linger: float = 5.0  # seconds a room's channel stays subscribed after its last local connection left
+    sharded_pubsub: ShardedPubSub = "auto"  # auto: SSUBSCRIBE/SPUBLISH where Redis has them (7 and later)
 
     def __post_init__(self) -> None:
         _check(bool(self.host), "HOST", "must not be empty")
@@ -97,6 +100,8 @@ class Settings:
         _check(self.log_level in get_args(LogLevel), "LOG_LEVEL", f"must be one of {', '.join(get_args(LogLevel))}")
         _check(self.log_format in get_args(LogFormat), "LOG_FORMAT", "must be text or json")
         _check(self.event_loop in get_args(EventLoop), "EVENT_LOOP", "must be uvloop or asyncio")
+        _check(0 <= self.channel_linger <= 3600, "CHANNEL_LINGER", "must be 0..3600 seconds")
+        _check(self.sharded_pubsub in get_args(ShardedPubSub), "SHARDED_PUBSUB", "must be auto or off")
         _check(100 <= self.gc_threshold <= 10_000_000, "GC_THRESHOLD", "must be 100..10000000")
         _check(bool(self.transports) and set(self.transports) <= set(ALL_TRANSPORTS),
                "TRANSPORTS", "must be a comma-separated list of polling, websocket")
@@ -170,6 +175,8 @@ _OPTIONS: tuple[tuple[str, type, str], ...] = (
     ("TRUSTED_PROXIES", str, "comma-separated proxy addresses/networks whose X-Forwarded-For is believed"),
     ("SHUTDOWN_DELAY", float, "seconds /readyz answers 503 after SIGTERM before connections close"),
     ("SHUTDOWN_TIMEOUT", float, "seconds in-flight handlers get after connections close"),
+    ("CHANNEL_LINGER", float, "seconds a room's Redis channel stays subscribed after its last local member left"),
+    ("SHARDED_PUBSUB", str, "auto (sharded pub/sub where Redis has it, 7 and later) or off (classic pub/sub)"),
 )
 
 SETTING_NAMES: tuple[str, ...] = tuple(name for name, _, _ in _OPTIONS)
@@ -208,7 +215,7 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         values["transports"] = _split(str(values["transports"]).lower())
     if "log_level" in values:
         values["log_level"] = str(values["log_level"]).upper()
-    for lowercase in ("log_format", "event_loop"):
+    for lowercase in ("log_format", "event_loop", "sharded_pubsub"):
         if lowercase in values:
             values[lowercase] = str(values[lowercase]).lower()
     return Settings(**values)  # type: ignore[arg-type]

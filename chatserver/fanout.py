@@ -16,6 +16,11 @@ from .stores.base import Announcement
 ROOM_PREFIX = "room:"
 
 
+def chat_room(manager_room: str) -> str | None:
+    """The chat room a Socket.IO room stands for; None for a connection's own room."""
+    return manager_room[len(ROOM_PREFIX):] if manager_room.startswith(ROOM_PREFIX) else None
+
+
 class SocketIOFanout:
     """The service's `Fanout`, backed by an `AsyncServer`."""
 

@@ -71,9 +71,11 @@ class PrivateRoom:
 @dataclass(frozen=True, slots=True)
 class Announcement:
     """Tells a store to publish a stored message to the other instances in the same atomic
-    step: on `channel`, the message's JSON between `prefix` and `suffix`."""
+    step: with `command` (PUBLISH or SPUBLISH) on `channel`, the message's JSON between
+    `prefix` and `suffix`."""
 
     channel: str
+    command: str
     prefix: str
     suffix: str
 

@@ -111,7 +111,8 @@ class RedisStore:
         rate_key = f"{self._p}rate:{rate.key}" if rate else ""
         args: list[str | int] = [new_epoch(), body, history_size, int(dedupe_ttl * 1000),
                                  rate.limit if rate else 0, int(rate.window * 1000) if rate else 0, draft.id,
-                                 *((announce.channel, announce.prefix, announce.suffix) if announce else ("", "", ""))]
+                                 *((announce.channel, announce.prefix, announce.suffix, announce.command)
+                                   if announce else ("", "", "", ""))]
         async with self._available():
             outcome, value = await self._append(keys=[*self._room_keys(draft.room), dedupe, rate_key], args=args)
         if int(outcome) == LIMITED:

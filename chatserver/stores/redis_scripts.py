@@ -27,7 +27,8 @@ end
 # KEYS: meta, log, dedupe key ('' for none), rate key ('' for none)
 # ARGV: fresh epoch, message JSON without seq (starts with '{'), history size,
 #       dedupe ttl ms, rate limit, rate window ms, rate member,
-#       announcement channel ('' for none), prefix, suffix (published around the message)
+#       announcement channel ('' for none), prefix, suffix (published around the message),
+#       announcement command (PUBLISH or SPUBLISH)
 # Returns {0, seq} stored, {1, first message JSON} duplicate, {2, retry_after_ms} rate limited.
 APPEND = _ENSURE_EPOCH + """
 local meta, log, dedupe, rate = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -53,7 +54,7 @@ local message = '{"seq":' .. seq .. ',' .. string.sub(ARGV[2], 2)
 redis.call('XADD', log, 'MAXLEN', tonumber(ARGV[3]), '0-' .. seq, 'm', message)
 redis.call('HSET', meta, 'seq', seq)
 if dedupe ~= '' then redis.call('SET', dedupe, message, 'PX', ARGV[4]) end
-if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9] .. message .. ARGV[10]) end
+if ARGV[8] ~= '' then redis.call(ARGV[11], ARGV[8], ARGV[9] .. message .. ARGV[10]) end
 return {0, seq}
 """
 

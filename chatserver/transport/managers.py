@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import socketio
+from redis.exceptions import RedisError
 
 from ..ordering import SeqOrder
 from ..stores.base import Announcement
-from ..stores.redis import connect
+from ..stores.redis import COMMAND_TIMEOUT, connect
+from .room_channels import RoomChannels
 
 if TYPE_CHECKING:
     from .server import ChatSocketServer
+
+log = logging.getLogger(__name__)
 
 PUBLISH_CONNECTIONS = 32  # Redis connections for the pub/sub manager's publishes (one more listens)
 
@@ -107,17 +114,35 @@ class ChatManager(_DirectEmit, _IndexedRooms, socketio.AsyncManager):  # type: i
 
 
 class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager):  # type: ignore[misc]
-    """python-socketio's Redis pub/sub manager, delivering its local share through `deliver`.
+    """python-socketio's Redis pub/sub manager, with a channel per room, delivering its
+    local share through `deliver`.
+
+    An emit to a room goes out on that room's channel (`room_channel`), which an instance
+    hears only while one of its connections is in the room (`RoomChannels`); on Redis 7
+    and later over sharded pub/sub (unless `sharded` is false), so a cluster spreads rooms
+    over its shards. Everything
+    else python-socketio publishes (emits to one connection or to everyone, disconnecting
+    a connection held elsewhere) stays on the shared channel every instance hears.
 
     Events named `ordered_event` carry one object with a `seq`; they go out to this
     instance's connections in `seq` order per room (see `SeqOrder`), whether they come
     from this instance's own appends or from other instances.
     """
 
-    def __init__(self, url: str, *, ordered_event: str, gap_wait: float = 1.0, **options: Any) -> None:
+    def __init__(self, url: str, *, ordered_event: str, room_channel: Callable[[str], str | None],
+                 channel_linger: float, sharded: bool, gap_wait: float = 1.0, **options: Any) -> None:
         super().__init__(url, **options)
         self._ordered_event = ordered_event
         self._order: SeqOrder[tuple[str, str], list[Any]] = SeqOrder(self._release_late, gap_wait=gap_wait)
+        self._room_channel = room_channel
+        self._room_channels = RoomChannels(linger=channel_linger, confirm_timeout=COMMAND_TIMEOUT, sharded=sharded)
+        self._may_shard = sharded
+        self._listening = asyncio.Event()
+
+    def initialize(self) -> None:
+        super().initialize()
+        if not self.write_only:
+            self.server.start_background_task(self._room_channels.write, lambda: self.pubsub, self._listening)
 
     def announcement(self, event: str, namespace: str, room: str) -> Announcement:
         """The pub/sub message python-socketio's managers on the other instances act on,
@@ -126,7 +151,10 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
         envelope = json.dumps({"method": "emit", "event": event, "binary": False, "namespace": namespace,
                                "room": room, "skip_sid": None, "callback": None, "host_id": self.host_id},
                               separators=(",", ":"))
-        return Announcement(channel=self.channel, prefix=envelope[:-1] + ',"data":[', suffix="]}")
+        channel = self._room_channel(room)
+        command = self._publish_command if channel is not None else "PUBLISH"
+        return Announcement(channel=channel or self.channel, command=command,
+                            prefix=envelope[:-1] + ',"data":[', suffix="]}")
 
     def follow(self, namespace: str, room: str, seq: int) -> None:
         """A join read that `room` is at `seq`: its next ordered event is `seq` + 1."""
@@ -142,6 +170,40 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
             await super().emit(event, data, namespace=namespace, room=room, skip_sid=skip_sid, callback=callback,
                                to=to, **kwargs)
 
+    async def enter_room(self, sid: str, namespace: str, room: str, eio_sid: str | None = None) -> None:
+        """As python-socketio's; a local connection entering a room also makes sure this
+        instance hears the room's channel before the call returns."""
+        await super().enter_room(sid, namespace, room, eio_sid=eio_sid)
+        channel = self._room_channel(room)
+        if channel is not None and self.is_connected(sid, namespace):
+            await self._room_channels.want(channel)
+
+    def basic_leave_room(self, sid: str, namespace: str, room: str | None) -> None:
+        super().basic_leave_room(sid, namespace, room)
+        channel = self._room_channel(room) if room is not None else None
+        if channel is not None and not self._has_local(namespace, room):
+            self._room_channels.release(channel, lambda: self._has_local(namespace, room))
+
+    def _has_local(self, namespace: str, room: str | None) -> bool:
+        return room in self.rooms.get(namespace, ())
+
+    @property
+    def _publish_command(self) -> str:
+        return "SPUBLISH" if self._room_channels.sharded else "PUBLISH"
+
+    async def _publish(self, data: dict[str, Any]) -> None:
+        """Emits to a room go to the room's channel; the rest as python-socketio sends them."""
+        room = data.get("room") if data.get("method") == "emit" else None
+        channel = self._room_channel(room) if isinstance(room, str) else None
+        if channel is None:
+            await super()._publish(data)
+            return
+        try:
+            await self.redis.execute_command(self._publish_command, channel, self.json.dumps(data))  # type: ignore[no-untyped-call]
+        except (RedisError, OSError) as error:
+            log.error("cannot publish to redis",
+                      extra={"channel": channel, "error": f"{type(error).__name__}: {error}"})
+
     async def _handle_emit(self, message: dict[str, Any]) -> None:
         namespace = message.get("namespace") or "/"
         if message.get("callback") is not None or message.get("binary") or not isinstance(message["data"], list):
@@ -156,8 +218,40 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
         credentials percent-encoded), on a bounded pool that waits for a free connection
         (by default a publish opened a connection each, and failed past 100)."""
         self.redis = connect(self.redis_url, PUBLISH_CONNECTIONS, for_pubsub=True)
-        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        self.pubsub = self.redis.pubsub()
         self.connected = True
+
+    async def _listen(self) -> AsyncIterator[bytes]:
+        """Messages on the shared channel and on the room channels this instance hears;
+        after a broken connection, reconnect with a growing wait (as python-socketio's) and
+        subscribe again to all of them."""
+        retry = 1.0
+        while True:
+            try:
+                await self._listen_anew()
+                retry = 1.0
+                async for message in self.pubsub.listen():
+                    kind = message["type"]
+                    if kind in ("message", "smessage"):
+                        yield message["data"]
+                    elif kind in ("subscribe", "ssubscribe"):
+                        self._room_channels.confirm(message["channel"].decode())
+            except (RedisError, OSError) as error:
+                self._listening.clear()
+                log.error("cannot receive from redis", extra={"retry_in": retry,
+                                                              "error": f"{type(error).__name__}: {error}"})
+                await asyncio.sleep(retry)
+                retry = min(retry * 2, 60.0)
+
+    async def _listen_anew(self) -> None:
+        if self.pubsub is not None:
+            await self.pubsub.aclose()  # type: ignore[no-untyped-call]
+        self._redis_connect()
+        info = await self.redis.info("server")
+        self._room_channels.sharded = self._may_shard and int(str(info["redis_version"]).split(".")[0]) >= 7
+        await self.pubsub.subscribe(self.channel)
+        await self._room_channels.subscribe_all(self.pubsub)
+        self._listening.set()
 
     def _deliver_local(self, event: str, args: list[Any], namespace: str, room: str | None,
                        skip_sid: str | list[str] | None) -> None:

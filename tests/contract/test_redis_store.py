@@ -71,13 +71,15 @@ async def test_a_dead_instance_is_reaped_and_its_users_reported_left(make_store)
     assert await alive.reap(expiry=0.2) == []  # reaped once, by whoever came first
 
 
-async def test_append_publishes_the_stored_message_in_the_same_step_and_a_retry_does_not(make_store, redis_url):
+@pytest.mark.parametrize("command", ["PUBLISH", "SPUBLISH"])
+async def test_append_publishes_the_stored_message_in_the_same_step_and_a_retry_does_not(
+        make_store, redis_url, command):
     store = make_store("a")
-    channel = f"test-announce-{secrets.token_hex(4)}"
-    announce = Announcement(channel=channel, prefix='{"event":"message","data":[', suffix="]}")
+    channel = f"test-announce-{{{secrets.token_hex(4)}}}"
+    announce = Announcement(channel=channel, command=command, prefix='{"event":"message","data":[', suffix="]}")
     listener = connect(redis_url)
     pubsub = listener.pubsub()
-    await pubsub.subscribe(channel)
+    await (pubsub.ssubscribe(channel) if command == "SPUBLISH" else pubsub.subscribe(channel))
     try:
         first = Draft(id="m1", room="lobby", user=ANA.as_dict(), text="hi", ts=1, client_id="c1")
         stored = await store.append(first, history_size=10, dedupe_ttl=60, rate=None, announce=announce)
