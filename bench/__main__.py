@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from .generator import Generator, Result
 from .report import json_line, markdown
-from .scenarios import SCENARIOS, SINGLE, Plan, Setup, run_target
+from .scenarios import CLUSTER_SIZES, SCENARIOS, SINGLE, Plan, Setup, run_target
 from .servers import HOST, REFERENCE_DIR, TARGETS, Redis, install_node_modules, start_redis, stop
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -120,7 +120,7 @@ def main(argv: list[str]) -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(markdown(results, plan, args.redis, shlex.join(["python", "-m", "bench", *argv])))
-    expected = len([name for name in SINGLE if name in chosen]) + (2 if "cluster" in chosen else 0)
+    expected = len([name for name in SINGLE if name in chosen]) + (len(CLUSTER_SIZES) if "cluster" in chosen else 0)
     return 0 if len(results) == expected * len(targets) else 1
 
 

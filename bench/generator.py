@@ -117,7 +117,7 @@ def _workers(target: Target, urls: Sequence[str], generator: Generator, *options
 def run_load(target: Target, urls: Sequence[str], load: Load, generator: Generator, room_prefix: str, *,
              warmup: float, duration: float, servers: Sequence[int], redis: int | None) -> Result:
     """Connect the members, send for `warmup` + `duration` seconds, measure the last `duration`;
-    the merged counts, with the CPU share of the `servers` pids (summed) and of `redis`."""
+    the merged counts, with the CPU share of the `servers` pids (summed, and each) and of `redis`."""
     shape = ["--inflight", str(load.inflight)] if load.inflight is not None else ["--rate", str(load.rate)]
     options = ["--mode", "load", "--room-prefix", room_prefix, "--rooms", str(load.rooms),
                "--members", str(load.members), "--senders", str(load.senders), "--users", "distinct", *shape]
@@ -152,6 +152,7 @@ def _cpu_during(start: float, duration: float, servers: Sequence[int], redis: in
     shares = [100 * (cpu_seconds(pid) - used) / elapsed for pid, used in zip(pids, before, strict=True)]
     return {
         "server_cpu_percent": round(sum(shares[: len(servers)]), 1),
+        "server_cpu_percent_each": [round(share, 1) for share in shares[: len(servers)]],
         "redis_cpu_percent": round(shares[-1], 1) if redis else None,
     }
 

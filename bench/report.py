@@ -46,6 +46,22 @@ def _value(key: str) -> Value:
     return lambda result: result.get(key)
 
 
+def _first_value(key: str) -> Value:
+    return lambda result: result[key][0] if result.get(key) else None
+
+
+def _top_value(key: str) -> Value:
+    return lambda result: max(value for value in result[key] if value is not None) if result.get(key) else None
+
+
+def _first(key: str) -> Cell:
+    return lambda result: NONE if (value := _first_value(key)(result)) is None else f"{value:,.1f}"
+
+
+def _top(key: str) -> Cell:
+    return lambda result: NONE if (value := _top_value(key)(result)) is None else f"{value:,.1f}"
+
+
 def _p99(result: Result) -> float | None:
     p99: float | None = result["latency_ms"]["p99"]
     return p99
@@ -86,6 +102,16 @@ def _rows(plan: Plan) -> list[Row]:
         Row(f"Deliveries per second, 2 instances on one Redis ({rooms_max})", "cluster-2", deliveries,
             _value("deliveries_per_s")),
         Row("Scaling: 2 instances ÷ 1 instance", "cluster-2", _plain("scaling", 2, "x"), _value("scaling")),
+        Row("Server CPU per delivery, µs: 1 instance", "cluster-1", _first("cpu_us_per_delivery_each"),
+            _first_value("cpu_us_per_delivery_each")),
+        Row("Server CPU per delivery, µs, busiest of 2 instances", "cluster-2", _top("cpu_us_per_delivery_each"),
+            _top_value("cpu_us_per_delivery_each")),
+        Row("Server CPU per delivery, µs, busiest of the 2 busy instances with a 3rd quiet one", "cluster-3",
+            _top("cpu_us_per_delivery_each"), _top_value("cpu_us_per_delivery_each")),
+        Row(f"CPU of a 3rd instance holding only a quiet room, % of one core (busy ones: {rooms_max})", "cluster-3",
+            _plain("quiet_cpu_percent"), _value("quiet_cpu_percent")),
+        Row("Quiet instance's CPU ÷ the busiest instance's", "cluster-3", _plain("quiet_vs_busy", 3),
+            _value("quiet_vs_busy")),
         Row(f"Connections opened per second ({plan.connections:,} idle)", "connections", _plain("connect_per_s", 0),
             _value("connect_per_s")),
         Row(f"Connections open ({plan.connections:,} requested)", "connections", _plain("connections", 0), None),

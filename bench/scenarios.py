@@ -6,7 +6,7 @@ import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -26,10 +26,12 @@ from .servers import (
 )
 
 WARM_CONNECTIONS = 50  # opened and closed before the memory baseline, so one-time costs are not counted
+QUIET_CONNECTIONS = 20  # in cluster-3, the third instance's clients: one quiet room, nobody sending
 
 # In the order they run against one server: memory on a fresh process, before load has grown its heap.
 SINGLE = ("memory", "connections", "throughput", "rate", "rooms-rate", "rooms-max")
 SCENARIOS = (*SINGLE, "cluster")
+CLUSTER_SIZES = (1, 2, 3)  # instances in the cluster scenario's runs; the third holds only a quiet room
 
 
 @dataclass(frozen=True)
@@ -130,10 +132,12 @@ def _single(setup: Setup, deployment: Deployment, name: str, plan: Plan) -> Resu
 
 
 def _cluster(setup: Setup, plan: Plan) -> Iterator[Result]:
-    """The rooms-max load on one instance, then on two sharing the same Redis; the second result
-    carries `scaling`, its deliveries per second over the first's."""
+    """The rooms-max load on one instance, then on two sharing the same Redis, then on the same
+    two with a third instance that holds only a quiet room. Results after the first carry
+    `scaling`, their deliveries per second over the first's; each carries the CPU per delivery
+    of each busy instance, and the third run the quiet instance's CPU."""
     first: Result | None = None
-    for instances in (1, 2):
+    for instances in CLUSTER_SIZES:
         result = _attempt(setup, f"cluster-{instances}", partial(_cluster_run, setup, instances, plan))
         if result is None:
             continue
@@ -146,20 +150,33 @@ def _cluster(setup: Setup, plan: Plan) -> Iterator[Result]:
 
 def _cluster_run(setup: Setup, instances: int, plan: Plan) -> Result:
     name = f"cluster-{instances}"
+    busy = min(instances, 2)
     with _running(setup, name, instances, True) as deployment:
-        return _tagged(setup, name, deployment, _load(setup, deployment, "cluster", plan))
+        quiet = [server.url for server in deployment.servers[busy:]]
+        with idle_connections(setup.target, quiet, QUIET_CONNECTIONS * len(quiet), plan.generator,
+                              _room_prefix("quiet"), plan.idle_users) if quiet else nullcontext():
+            result = _load(setup, deployment, "cluster", plan, busy=busy)
+    each = result["server_cpu_percent_each"]
+    # rooms are spread evenly over the busy instances, so each delivers an equal share
+    share = result["deliveries_per_s"] / busy
+    result["cpu_us_per_delivery_each"] = [round(cpu * 1e4 / share, 2) if share else None for cpu in each[:busy]]
+    if quiet:
+        result["quiet_cpu_percent"] = each[busy]
+        result["quiet_vs_busy"] = round(each[busy] / max(each[:busy]), 3) if max(each[:busy]) else None
+    return _tagged(setup, name, deployment, result)
 
 
-def _load(setup: Setup, deployment: Deployment, scenario: str, plan: Plan) -> Result:
+def _load(setup: Setup, deployment: Deployment, scenario: str, plan: Plan, *, busy: int | None = None) -> Result:
+    """The scenario's load on the first `busy` instances (all by default); CPU is measured on all."""
     load = load_of(scenario, plan)
     redis = deployment.redis.pid if deployment.redis else None  # None too for a Redis the bench did not start
-    result = run_load(setup.target, deployment.urls, load, plan.generator, _room_prefix(scenario),
+    result = run_load(setup.target, deployment.urls[:busy], load, plan.generator, _room_prefix(scenario),
                       warmup=plan.warmup, duration=plan.duration,
                       servers=[server.pid for server in deployment.servers], redis=redis)
     shape: Result = {"rooms": load.rooms, "members_per_room": load.members, "senders_per_room": load.senders,
                      "inflight_per_sender": load.inflight, "rate_per_sender": load.rate,
                      "duration_s": plan.duration, "client": plan.generator.client, "deflate": plan.generator.deflate}
-    if len(deployment.servers) > 1:
+    if len(deployment.servers[:busy]) > 1:
         shape["layout"] = plan.generator.layout
     return {**shape, **result}
 

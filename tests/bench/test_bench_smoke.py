@@ -83,7 +83,7 @@ def test_exits_cleanly_with_one_table(every_scenario: Run) -> None:
     assert "| ours | reference | ours ÷ reference |" in every_scenario.table
     assert "Scaling: 2 instances ÷ 1 instance" in every_scenario.table
     assert "| Missing / out of order / duplicates, all scenarios | 0 / 0 / 0 | 0 / 0 / 0 | |" in every_scenario.table
-    scenarios = {*SINGLE, "cluster-1", "cluster-2"}
+    scenarios = {*SINGLE, "cluster-1", "cluster-2", "cluster-3"}
     assert set(every_scenario.results) == {(server, name) for server in SERVERS for name in scenarios}
 
 
@@ -107,12 +107,15 @@ def test_idle_connections_all_open(every_scenario: Run, server: str) -> None:
 
 @pytest.mark.parametrize("server", SERVERS)
 def test_cluster_shares_one_redis(every_scenario: Run, server: str) -> None:
-    one, two = (every_scenario.results[(server, f"cluster-{n}")] for n in (1, 2))
-    for result, instances in ((one, 1), (two, 2)):
+    one, two, three = (every_scenario.results[(server, f"cluster-{n}")] for n in (1, 2, 3))
+    for result, instances in ((one, 1), (two, 2), (three, 3)):
         assert_delivered(result)
         assert (result["redis"], result["instances"]) == (True, instances)
-    assert two["layout"] == "rooms"
-    assert two["scaling"] > 0
+        assert len(result["server_cpu_percent_each"]) == instances
+        assert len(result["cpu_us_per_delivery_each"]) == min(instances, 2)
+    assert two["layout"] == three["layout"] == "rooms"
+    assert two["scaling"] > 0 and three["scaling"] > 0
+    assert three["quiet_cpu_percent"] is not None and "quiet_cpu_percent" not in two
 
 
 @pytest.mark.parametrize("server", SERVERS)
