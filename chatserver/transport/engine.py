@@ -19,6 +19,10 @@ from ..frames import MalformedPacket, check_engine_frame, check_polling_body
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_FULL = 10  # seconds a refused handshake is told to wait
+# A packet for one client up to this many characters may be written straight to its socket;
+# a bigger one (a page of history can be megabytes) takes the queue, whose writer waits for
+# the client to take it (aiohttp's flow control) instead of filling the backlog bound at once.
+DIRECT_SEND_MAX = 64 * 1024
 
 
 class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
@@ -72,7 +76,7 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         on its queue, behind what waits there.
         """
         frame = websocket_text_frame(("4" + encoded).encode())
-        queued = engineio.packet.Packet(engineio.packet.MESSAGE, encoded)
+        queued: engineio.packet.Packet | None = None  # built for the first recipient that needs it
         over: list[str] = []
         direct = queued_count = 0
         for sid in sids:
@@ -89,6 +93,7 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
             elif socket.queue.qsize() >= self.max_backlog:
                 over.append(sid)
             else:
+                queued = queued or engineio.packet.Packet(engineio.packet.MESSAGE, encoded)
                 socket.queue.put_nowait(queued)
                 queued_count += 1
         self.deliveries["direct"] += direct
@@ -106,9 +111,18 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         self._cutting_off.add(closing)
         closing.add_done_callback(self._cutting_off.discard)
 
+    async def send(self, sid: str, data: Any) -> None:
+        """A Socket.IO packet for one client (an ack, say) goes through `deliver` too: written
+        straight to an idle WebSocket instead of waking the connection's writer task, unless
+        it is bigger than `DIRECT_SEND_MAX`."""
+        if isinstance(data, str) and len(data) <= DIRECT_SEND_MAX:
+            self.cut_off(self.deliver([sid], data))
+        else:
+            await super().send(sid, data)
+
     async def send_packet(self, sid: str, pkt: engineio.packet.Packet) -> None:
-        """Queue `pkt` for the client (an ack, say; broadcasts go through `deliver`), or cut
-        off a client with `max_backlog` packets unread."""
+        """Queue `pkt` for the client (a ping or a close; messages go through `deliver`), or
+        cut off a client with `max_backlog` packets unread."""
         socket = self.sockets.get(sid)
         if socket is not None and socket.queue.qsize() >= self.max_backlog:
             self.cut_off([sid])

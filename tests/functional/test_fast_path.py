@@ -77,10 +77,29 @@ async def test_a_socket_with_a_backlog_gets_the_rest_behind_it_in_order(
 
 
 async def queued_deliveries(server: ServerProcess) -> float:
-    async with aiohttp.ClientSession() as http, http.get(server.url + "/metrics") as response:
+    return await deliveries(server.url, "queued")
+
+
+async def deliveries(url: str, path: str) -> float:
+    async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as response:
         text = await response.text()
     return next(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
-                if sample.name == "chat_deliveries_total" and sample.labels == {"path": "queued"})
+                if sample.name == "chat_deliveries_total" and sample.labels == {"path": path})
+
+
+async def test_acks_are_written_directly_and_keep_their_order(server_url: str,
+                                                             make_client: Callable[..., Any]) -> None:
+    """An ack is written straight to an idle WebSocket like a broadcast, so it neither waits
+    for the writer task nor overtakes what was delivered before it."""
+    room = new_room("acks")
+    ana = await make_client("Ana")
+    await ana.join(room)
+    direct_before = await deliveries(server_url, "direct")
+    for n in range(50):
+        sent = await ana.send(room, f"{n}")
+        assert ana.received["message"][-1] == sent  # her own copy came before the ack that names it
+    # 50 broadcasts to Ana and 50 acks, each direct (other tests on the shared server may add more)
+    assert await deliveries(server_url, "direct") - direct_before >= 100
 
 
 async def test_a_socket_that_upgrades_from_polling_misses_nothing(make_client: Callable[..., Any]) -> None:
