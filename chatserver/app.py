@@ -50,6 +50,8 @@ def create_app(settings: Settings) -> web.Application:
         cors_allowed_origins=origins.for_engineio,
         transports=list(settings.transports),
         max_http_buffer_size=settings.max_frame_bytes,
+        ping_interval=settings.ping_interval,
+        ping_timeout=settings.ping_timeout,
         # One connection's events run in order (a user's messages keep their order);
         # connections still run concurrently with each other.
         async_handlers=False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import time
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -16,6 +17,7 @@ from engineio.async_drivers import aiohttp as engineio_aiohttp
 from ..api import error_response
 from ..errors import InvalidPayload, RateLimited, TooLarge
 from ..frames import MalformedPacket, check_engine_frame, check_polling_body
+from .websocket_session import serve_websocket
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_FULL = 10  # seconds a refused handshake is told to wait
@@ -23,6 +25,7 @@ RETRY_AFTER_FULL = 10  # seconds a refused handshake is told to wait
 # a bigger one (a page of history can be megabytes) takes the queue, whose writer waits for
 # the client to take it (aiohttp's flow control) instead of filling the backlog bound at once.
 DIRECT_SEND_MAX = 64 * 1024
+PING_CHECK_INTERVAL = 1.0  # seconds between looks for clients that left a ping unanswered
 
 
 class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
@@ -40,12 +43,15 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         self._addresses: dict[str, str] = {}  # sid -> client address
         self._per_address: Counter[str] = Counter()
         self._websockets: dict[str, CheckedWebSocket] = {}
+        self._ping_watch: asyncio.Future[None] | None = None
         self._async: dict[str, Any] = {**self._async, "websocket": CheckedWebSocket,
                                        "translate_request": _translate_request}
 
     async def handle_request(self, request: web.Request) -> web.StreamResponse:
         """Refuse a handshake past the per-address cap and a malformed or oversized
         polling body with the contract's JSON error; Engine.IO handles the rest."""
+        if self._ping_watch is None:
+            self._ping_watch = asyncio.ensure_future(self._close_unanswered())
         sid = request.query.get("sid")
         address = _address(request)
         if sid is None and self._per_address[address] >= self.max_connections_per_address:
@@ -145,6 +151,24 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         """The one warning line for a connection the server closes on the client's account."""
         log.warning("closing connection", extra={"sid": sid, "address": self._addresses.get(sid), "reason": reason})
 
+    async def _close_unanswered(self) -> None:
+        """Close the connections of clients that left a ping unanswered for `ping_timeout`.
+
+        python-engineio notices that only when it next queues something for the client,
+        or when its WebSocket reader has heard nothing for `ping_interval + ping_timeout`.
+        Direct writes skip the queue, and `serve_websocket` reads without a timer per frame,
+        so one task looks at every connection once a second instead."""
+        while True:
+            await asyncio.sleep(PING_CHECK_INTERVAL)
+            deadline = time.time() - self.ping_timeout
+            gone = [socket for socket in self.sockets.values()
+                    if socket.last_ping and socket.last_ping < deadline and not (socket.closing or socket.closed)]
+            for socket in gone:
+                log.info("client gone: ping unanswered", extra={"sid": socket.sid,
+                                                                 "address": self._addresses.get(socket.sid)})
+            await asyncio.gather(*(self._close(socket, abort=True, reason=self.reason.PING_TIMEOUT)
+                                   for socket in gone))
+
     async def close_all(self) -> int:
         """Close every connection (clients reconnect elsewhere); the number closed."""
         sockets = [socket for socket in self.sockets.values() if not (socket.closing or socket.closed)]
@@ -152,13 +176,13 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         await asyncio.gather(*(self._close(socket, abort=False) for socket in sockets))
         return len(sockets)
 
-    async def _close(self, socket: Any, *, abort: bool) -> None:
+    async def _close(self, socket: Any, *, abort: bool, reason: str | None = None) -> None:
         websocket = self._websockets.get(socket.sid)
         if abort and websocket is not None:
             websocket.abort()
         # Not `disconnect()`: it waits for the queue to drain, forever for a client that
         # has stopped reading.
-        await socket.close(wait=False, reason=self.reason.SERVER_DISCONNECT)
+        await socket.close(wait=False, reason=reason or self.reason.SERVER_DISCONNECT)
         # python-engineio sends a close packet but keeps a WebSocket open until the client
         # speaks, and the JS client only acts on the socket closing: an empty queue entry
         # makes the socket's writer task close the WebSocket now.
@@ -195,14 +219,14 @@ class CheckedWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
         except ConnectionResetError:  # the client left before its upgrade was answered
             return self._sock  # aiohttp drops a response to a closed connection quietly
         self._transport: asyncio.Transport = request.transport
-        sid = self.handler.__self__.sid
+        socket = self.handler.__self__  # python-engineio's AsyncSocket, whose handler this replaces
         open_websockets: dict[str, CheckedWebSocket] = self.server._websockets
-        open_websockets[sid] = self
+        open_websockets[socket.sid] = self
         try:
-            await self.handler(self)
+            await serve_websocket(socket, self)
         finally:
-            if open_websockets.get(sid) is self:  # not a concurrent upgrade attempt's
-                del open_websockets[sid]
+            if open_websockets.get(socket.sid) is self:  # not a concurrent upgrade attempt's
+                del open_websockets[socket.sid]
         return self._sock
 
     async def wait(self) -> str | bytes:

@@ -4,6 +4,7 @@ connection floods from one address, and rooms per connection."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +16,7 @@ import socketio
 from bench.servers import rss_kib
 from tests.chat_client import NAMESPACE, new_room, new_session
 from tests.conftest import ServerProcess, eventually
-from tests.raw_socket import RawSocket, polling_sid
+from tests.raw_socket import RawSocket, UnreadSocket, polling_sid
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -229,3 +230,29 @@ async def test_the_cap_counts_forwarded_addresses_only_from_trusted_proxies(
         # Without TRUSTED_PROXIES the header is ignored: a client cannot forge new addresses.
         statuses = [await _handshake_status(http, exposed.url, f"10.0.0.{n}") for n in range(3)]
         assert statuses == [200, 200, 429]
+
+
+async def test_a_client_that_stops_answering_pings_is_closed_and_leaves(
+        start_server: Callable[..., ServerProcess], make_client: Callable[..., Any]) -> None:
+    """A phone that lost its network sends no close: the server notices the unanswered
+    ping within PING_TIMEOUT (plus a second), and its user leaves the room for everyone else.
+    A client that answers pings stays."""
+    server = start_server(PING_INTERVAL="1", PING_TIMEOUT="1")
+    room = new_room("pings")
+    ana = await make_client("Ana", url=server.url)
+    await ana.join(room)
+    session = await new_session(server.url, "Ghost")
+    ghost = await UnreadSocket.connect(server.url, session["token"])  # never answers a ping
+    await ghost.send(f"42{NAMESPACE},1" + json.dumps(["join", {"room": room}]))
+    await ana.wait_for("presence", lambda seen: [p["status"] for p in seen] == ["joined"])
+    await ana.wait_for("presence", lambda seen: [p["status"] for p in seen] == ["joined", "left"], timeout=6)
+    assert ana.received["presence"][-1]["user"] == session["user"]
+    await asyncio.sleep(2)  # Ana, who answers, is still here after more pings
+    assert ana.sio.connected
+    assert [u["name"] for u in (await ana.call("members", {"room": room}))["members"]] == ["Ana"]
+    await ana.send(room, "the ghost is gone")
+    frames = []
+    with contextlib.suppress(ConnectionError, TimeoutError):
+        while True:
+            frames.append(await ghost.receive(timeout=1))
+    assert not any("the ghost is gone" in frame for frame in frames), frames

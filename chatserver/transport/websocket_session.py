@@ -1,0 +1,115 @@
+"""An Engine.IO session over one WebSocket: python-engineio's handler, with one task fewer
+per frame read and two fewer per connection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+from engineio import exceptions, packet
+
+log = logging.getLogger(__name__)
+
+
+class SessionWebSocket(Protocol):
+    """What the session needs of the WebSocket (`CheckedWebSocket`)."""
+
+    async def wait(self) -> str | bytes: ...
+    async def send(self, message: str | bytes) -> None: ...
+    async def close(self) -> None: ...
+
+
+async def serve_websocket(socket: Any, ws: SessionWebSocket) -> None:
+    """python-engineio 4.15.1's `AsyncSocket._websocket_handler`, step for step, except how
+    it waits.
+
+    There, each frame read is a new task awaited through `asyncio.wait_for` (whose timeout,
+    `ping_interval + ping_timeout`, ends a silent client's session), and the writer task
+    waits on its queue through `wait_for` too (another task): per idle connection three
+    tasks besides this one and the ping's, and a task and a timer per frame read. Here
+    frames are read in this coroutine with no timer, and the writer waits on the queue
+    plainly; a client that stops answering pings is closed by
+    `GuardedEngineServer._close_unanswered` instead, which ends the read and so puts the
+    `None` that ends the writer. `socket` is python-engineio's `AsyncSocket`.
+    """
+    server = socket.server
+    if socket.connected:  # the socket was already connected over polling: this is an upgrade
+        if not await _upgraded(socket, ws):
+            return
+    else:
+        socket.connected = True
+        socket.upgraded = True
+
+    writer = asyncio.ensure_future(_write(socket, ws))
+    server.logger.info("%s: Upgrade to websocket successful", socket.sid)
+    while True:
+        try:
+            frame = await ws.wait()
+        except (asyncio.CancelledError, OSError):  # as python-engineio: end the session
+            break
+        try:
+            await socket.receive(packet.Packet(encoded_packet=frame))
+        except exceptions.UnknownPacketError:
+            pass
+        except exceptions.SocketIsClosedError:
+            server.logger.info("Receive error -- socket is closed")
+            break
+        except Exception:  # as python-engineio: log it, and go on with the session
+            server.logger.exception("Unknown receive error")
+
+    await socket.queue.put(None)  # unlock the writer task so it can exit
+    await writer
+    await socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+
+
+async def _upgraded(socket: Any, ws: SessionWebSocket) -> bool:
+    """The polling-to-WebSocket upgrade handshake (probe ping, pong, upgrade), as python-engineio's."""
+    socket.upgrading = True  # hold packet sends during the upgrade
+    try:
+        probe = packet.Packet(encoded_packet=await ws.wait())
+    except OSError:
+        socket.upgrading = False
+        return False
+    if probe.packet_type != packet.PING or probe.data != "probe":
+        socket.server.logger.info("%s: Failed websocket upgrade, no PING packet", socket.sid)
+        socket.upgrading = False
+        return False
+    await ws.send(packet.Packet(packet.PONG, data="probe").encode())
+    await socket.queue.put(packet.Packet(packet.NOOP))  # end the poll
+    try:
+        upgrade = packet.Packet(encoded_packet=await ws.wait())
+    except OSError:
+        socket.upgrading = False
+        return False
+    if upgrade.packet_type != packet.UPGRADE:
+        socket.upgraded = False
+        socket.server.logger.info("%s: Failed websocket upgrade, expected UPGRADE packet", socket.sid)
+        socket.upgrading = False
+        return False
+    socket.upgraded = True
+    socket.upgrading = False
+    return True
+
+
+async def _write(socket: Any, ws: SessionWebSocket) -> None:
+    """Send what is queued for the client, in order, until a `None` or a failed send; then
+    close the WebSocket. (`GuardedEngineServer.deliver` writes past this task while it
+    waits on an empty queue.)"""
+    queue: asyncio.Queue[Any] = socket.queue
+    ending = False
+    while not ending:
+        packets = [await queue.get()]
+        queue.task_done()
+        while not queue.empty():
+            packets.append(queue.get_nowait())
+            queue.task_done()
+        if None in packets:
+            packets = packets[:packets.index(None)]
+            ending = True
+        try:
+            for pkt in packets:
+                await ws.send(pkt.encode())
+        except Exception:  # as python-engineio: a failed send ends the session's writing
+            break
+    await ws.close()
