@@ -25,6 +25,7 @@ RETRY_AFTER_FULL = 10  # seconds a refused handshake is told to wait
 # a bigger one (a page of history can be megabytes) takes the queue, whose writer waits for
 # the client to take it (aiohttp's flow control) instead of filling the backlog bound at once.
 DIRECT_SEND_MAX = 64 * 1024
+_ENVIRON_KEPT = ("aiohttp.request", "REQUEST_METHOD", "HTTP_ORIGIN", "HTTP_HOST", "wsgi.url_scheme")
 PING_CHECK_INTERVAL = 1.0  # seconds between looks for clients that left a ping unanswered
 
 
@@ -151,6 +152,21 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         """The one warning line for a connection the server closes on the client's account."""
         log.warning("closing connection", extra={"sid": sid, "address": self._addresses.get(sid), "reason": reason})
 
+    def start_background_task(self, target: Any, *args: Any, **kwargs: Any) -> Any:
+        """As python-engineio's, except for its ping cycle: there a task per connection
+        sleeps `ping_interval` and then sends a ping; here a timer does, with no task."""
+        if getattr(target, "__func__", None) is engineio.async_socket.AsyncSocket._send_ping:
+            asyncio.get_running_loop().call_later(self.ping_interval, self._ping, target.__self__)
+            return None
+        return super().start_background_task(target, *args, **kwargs)
+
+    def _ping(self, socket: Any) -> None:
+        """python-engineio's `AsyncSocket._send_ping` after its sleep; an unanswered ping is
+        `_close_unanswered`'s to notice."""
+        if not (socket.closing or socket.closed):
+            socket.last_ping = time.time()
+            socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.PING))
+
     async def _close_unanswered(self) -> None:
         """Close the connections of clients that left a ping unanswered for `ping_timeout`.
 
@@ -207,7 +223,6 @@ class CheckedWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
     reads every frame of up to `max_http_buffer_size` bytes, uncompressed."""
 
     async def __call__(self, environ: dict[str, Any]) -> web.StreamResponse:
-        self.environ = environ
         # aiohttp refuses a message of exactly `max_msg_size` bytes; the limit is inclusive.
         # No permessage-deflate, which aiohttp would accept from every browser: one frame is
         # built per broadcast for all recipients, and per-connection zlib state cost about
@@ -219,6 +234,12 @@ class CheckedWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
         except ConnectionResetError:  # the client left before its upgrade was answered
             return self._sock  # aiohttp drops a response to a closed connection quietly
         self._transport: asyncio.Transport = request.transport
+        # Engine.IO's WSGI-style environ, a copy of every request header, stays referenced
+        # for the life of the connection; once the WebSocket is open only an error response
+        # (CORS headers) could read it, and only these keys.
+        kept = {key: environ[key] for key in _ENVIRON_KEPT if key in environ}
+        environ.clear()
+        environ.update(kept)
         socket = self.handler.__self__  # python-engineio's AsyncSocket, whose handler this replaces
         open_websockets: dict[str, CheckedWebSocket] = self.server._websockets
         open_websockets[socket.sid] = self
