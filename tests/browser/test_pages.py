@@ -18,7 +18,8 @@ NewContext = Callable[[], Awaitable[BrowserContext]]
 expect.set_options(timeout=10_000)
 
 MESSAGES = "#messages .message"
-CONFIRMED_TEXTS = "#messages .message:not(.pending) .text"
+STORED = "#messages .message[data-seq]"  # stored by the server (not pending, not refused)
+CONFIRMED_TEXTS = f"{STORED} .text"
 
 
 def unique_room(prefix: str = "lobby") -> str:
@@ -52,7 +53,7 @@ async def send(page: Page, text: str) -> None:
 
 
 async def shown_seqs(page: Page) -> list[int]:
-    values = await page.locator(f"{MESSAGES}:not(.pending)").evaluate_all(
+    values = await page.locator(STORED).evaluate_all(
         "items => items.map(item => Number(item.dataset.seq))")
     return [int(value) for value in values]
 
@@ -201,14 +202,22 @@ async def test_message_written_offline_is_sent_once_after_reconnect(
 
 
 async def test_private_room_by_invite(server_url: str, new_context: NewContext) -> None:
-    ana = await (await new_context()).new_page()
+    context = await new_context()
+    await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server_url)
+    ana = await context.new_page()
     await ana.goto(server_url)
     await sign_in(ana, "Ana")
     await ana.click("#create-private")
-    await expect(ana).to_have_url(re.compile(r"/invite/"))
-    await expect(ana.locator("#text")).to_be_enabled()
-    invite_link = await ana.locator("#invite-link").input_value()
+    # The home page shows the invite link; one click copies it.
+    await ana.click("#copy-private")
+    await expect(ana.locator("#copy-private-result")).to_contain_text("Copied")
+    invite_link = await ana.evaluate("() => navigator.clipboard.readText()")
     assert invite_link.startswith(f"{server_url}/invite/")
+    await expect(ana.locator("#private-link")).to_have_value(invite_link)
+    await ana.click("#open-private")
+    await expect(ana).to_have_url(invite_link)
+    await expect(ana.locator("#text")).to_be_enabled()
+    assert await ana.locator("#invite-link").input_value() == invite_link
     room = await ana.locator("#chat").get_attribute("data-room")
     assert room and len(room) >= 16
 
@@ -291,8 +300,13 @@ async def test_too_large_message_is_refused_and_kept(server_url: str, new_contex
     ana = await open_chat(new_context, f"{server_url}/chat/{unique_room()}", "Ana")
     text = "x" * 4001
     await send(ana, text)
-    await expect(ana.locator("#error")).to_be_visible()
+    # Refused inline, next to the message; the text goes back into the composer to be shortened.
+    failed = ana.locator(f"{MESSAGES}.failed")
+    await expect(failed.locator(".send-state")).to_have_text(re.compile(r"Not sent: too long \(4,001 of 4,000"))
     await expect(ana.locator("#text")).to_have_value(text)
+    await expect(ana.locator("#counter")).to_have_text("1 character too many")
+    await expect(ana.locator(STORED)).to_have_count(0)
+    await failed.get_by_role("button", name="Dismiss").click()
     await expect(ana.locator(MESSAGES)).to_have_count(0)
 
 
@@ -304,7 +318,8 @@ async def test_rate_limited_messages_are_retried(start_server: Callable[..., Any
     texts = ["one", "two", "three"]
     for text in texts:
         await send(ana, text)
-    await expect(ana.locator("#error")).to_contain_text(re.compile(r"slow down, retry in \d+s"))
+    await expect(ana.locator(f"{MESSAGES}.pending .send-state").last).to_have_text(
+        re.compile(r"Rate limited: retrying in \d+ s"))
     # retry_after is at most the 10 s window
     await expect(ana.locator(CONFIRMED_TEXTS)).to_have_text(texts, timeout=15_000)
     await expect(ana.locator(f"{MESSAGES}.pending")).to_have_count(0)
