@@ -38,22 +38,36 @@ export class Reader {
 
   /** Call before the list changes; pass the answer to `after`. */
   before() {
-    return { stick: this.atBottom(), fromBottom: this.scroller.scrollHeight - this.scroller.scrollTop };
+    const anchor = this.topItem();
+    return { stick: this.atBottom(), anchor, offset: anchor ? this.offsetOf(anchor) : 0 };
+  }
+
+  /** The list item at the top edge of the view; the first one while the view starts above the list. */
+  topItem() {
+    const box = this.scroller.getBoundingClientRect();
+    const element = document.elementFromPoint(box.left + box.width / 2, box.top + 8);
+    // A message, not a separator: separators come and go as messages are inserted.
+    const item = element && element.closest("li.message");
+    return item && item.parentElement === this.list ? item : this.list.querySelector("li.message");
+  }
+
+  offsetOf(item) {
+    return item.getBoundingClientRect().top - this.scroller.getBoundingClientRect().top;
   }
 
   /**
    * The list changed: `fresh` are newly shown messages from others (live ones,
    * not history pages), and `mine` says whether the user just wrote something.
    */
-  after({ stick, fromBottom }, { fresh = [], mine = false } = {}) {
+  after({ stick, anchor, offset }, { fresh = [], mine = false } = {}) {
     if (mine) {
       this.clearDivider();
       this.scrollToBottom();
     } else if (stick && !document.hidden) {
       this.scrollToBottom();
     } else {
-      // Keep what the reader looks at where it is (older history above, or new below).
-      this.scroller.scrollTop = this.scroller.scrollHeight - fromBottom;
+      // Keep what the reader looks at where it is, whatever came above or below it.
+      if (anchor && anchor.isConnected) this.scroller.scrollTop += this.offsetOf(anchor) - offset;
       if (fresh.length) this.markUnseen(fresh);
     }
     this.updateOlderStatus();
