@@ -96,6 +96,12 @@ test("own messages come back as ack and as event, and are held once", async () =
     assertHeldOnce(side.seen, side.room);
   }
   assert.equal(ana.room.outbox.entries.size, 0);
+
+  const left = new Promise((resolve) => bob.room.on("presence", resolve));
+  assert.equal(await ana.room.leave(), true);
+  assert.deepEqual(await left, { user: ana.client.user, status: "left" });
+  assert.deepEqual([...bob.room.members.keys()], [bob.client.user.id]);
+  assert.equal(ana.client.rooms.has(id), false);
 });
 
 test("reconnect: what was missed comes with since, without repeats", async () => {
