@@ -90,3 +90,34 @@ async def signed_in_context(new_context: NewContext, server_url: str, name: str,
     context = await new_context(**options)
     await context.add_init_script(f"localStorage.setItem('chat.session', {json.dumps(json.dumps(session))})")
     return context
+
+
+# WCAG contrast of an element's text against the first opaque background behind it.
+CONTRAST = """element => {
+  const rgb = (value) => value.match(/[\\d.]+/g).map(Number);
+  const luminance = ([r, g, b]) => {
+    const linear = (c) => (c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    const [R, G, B] = [r, g, b].map(linear);
+    return 0.2126 * R + 0.7152 * G + 0.0722 * B;
+  };
+  let node = element, background = null;
+  while (node && !background) {
+    const value = getComputedStyle(node).backgroundColor;
+    const parts = rgb(value);
+    if (parts.length === 3 || parts[3] === 1) background = parts.slice(0, 3);
+    node = node.parentElement;
+  }
+  background ??= rgb(getComputedStyle(document.documentElement).backgroundColor);
+  const [a, b] = [luminance(rgb(getComputedStyle(element).color)), luminance(background)];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+async def contrast_problems(page: Page, selectors: list[str]) -> list[str]:
+    problems = []
+    for selector in selectors:
+        elements = page.locator(selector)
+        assert await elements.count(), f"nothing matches {selector}"
+        ratio = await elements.first.evaluate(CONTRAST)
+        if ratio < 4.5:
+            problems.append(f"{selector}: {ratio:.2f}")
+    return problems

@@ -13,31 +13,20 @@ from typing import Any
 
 from playwright.async_api import Page, expect
 
-from tests.browser.helpers import STORED, NewContext, open_chat, sign_in, signed_in_context, unique_room
+from tests.browser.helpers import (
+    STORED,
+    NewContext,
+    contrast_problems,
+    open_chat,
+    sign_in,
+    signed_in_context,
+    unique_room,
+)
 from tests.chat_client import new_session
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
-# WCAG contrast of an element's text against the first opaque background behind it.
-CONTRAST = """element => {
-  const rgb = (value) => value.match(/[\\d.]+/g).map(Number);
-  const luminance = ([r, g, b]) => {
-    const linear = (c) => (c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
-    const [R, G, B] = [r, g, b].map(linear);
-    return 0.2126 * R + 0.7152 * G + 0.0722 * B;
-  };
-  let node = element, background = null;
-  while (node && !background) {
-    const value = getComputedStyle(node).backgroundColor;
-    const parts = rgb(value);
-    if (parts.length === 3 || parts[3] === 1) background = parts.slice(0, 3);
-    node = node.parentElement;
-  }
-  background ??= rgb(getComputedStyle(document.documentElement).backgroundColor);
-  const [a, b] = [luminance(rgb(getComputedStyle(element).color)), luminance(background)];
-  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-}"""
 # Text that must be readable on each page: body text, muted text, links, buttons, own messages, state.
 HOME_TEXTS = ["h1", ".intro .muted", "#room-hint", "#rooms .room-name", "#rooms .online", "#create-private",
               "#room-form button", "#whoami", "#change-name"]
@@ -60,17 +49,6 @@ async def seed_room(server_url: str, make_client: Callable[..., Any], ana_sessio
     for client, text in lines:
         assert (await client.call("message", {"room": room, "text": text}))["ok"]
     return room
-
-
-async def contrast_problems(page: Page, selectors: list[str]) -> list[str]:
-    problems = []
-    for selector in selectors:
-        elements = page.locator(selector)
-        assert await elements.count(), f"nothing matches {selector}"
-        ratio = await elements.first.evaluate(CONTRAST)
-        if ratio < 4.5:
-            problems.append(f"{selector}: {ratio:.2f}")
-    return problems
 
 
 async def test_screenshots_theme_contrast_widths_and_no_outside_requests(

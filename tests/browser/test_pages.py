@@ -18,6 +18,7 @@ from tests.browser.helpers import (
     STORED,
     NewContext,
     assert_exactly,
+    contrast_problems,
     cut_connection,
     open_chat,
     restore_connection,
@@ -249,6 +250,7 @@ async def test_too_large_message_is_refused_and_kept(server_url: str, new_contex
     await expect(ana.locator("#text")).to_have_value(text)
     await expect(ana.locator("#counter")).to_have_text("1 character too many")
     await expect(ana.locator(STORED)).to_have_count(0)
+    assert await contrast_problems(ana, [f"{MESSAGES}.failed .send-state", f"{MESSAGES}.failed .dismiss"]) == []
     await failed.get_by_role("button", name="Dismiss").click()
     await expect(ana.locator(MESSAGES)).to_have_count(0)
 

@@ -18,6 +18,7 @@ from tests.browser.helpers import (
     STORED,
     NewContext,
     assert_exactly,
+    contrast_problems,
     open_chat,
     signed_in_context,
     unique_room,
@@ -207,6 +208,8 @@ async def test_offline_round_trip_keeps_every_message_once_and_in_order(
     pending = ana.locator(f"{MESSAGES}.pending")
     await expect(pending.locator(".text")).to_have_text(["a1", "a2"])
     await expect(pending.locator(".send-state")).to_have_text(["Waiting for the connection…"] * 2)
+    assert await contrast_problems(ana, ["#connection", f"{MESSAGES}.pending .send-state",
+                                         f"{MESSAGES}.pending .text", "#status"]) == []
     await bob.fill("#text", "b2")
     await bob.press("#text", "Enter")
     await assert_exactly(bob, ["b1", "b2"])
