@@ -150,7 +150,12 @@ export class ChatClient extends Emitter {
       this.emit("error", Object.assign(new Error("The server refused the token."), { code: "unauthorized" }));
       return;
     }
-    this.session = await this.renewSession();
+    try {
+      this.session = await this.renewSession();
+    } catch (renewError) {
+      this.emit("error", renewError);
+      return;
+    }
     this.emit("session", this.session);
     this.#setStatus("connecting");
     this.socket.connect();

@@ -137,6 +137,7 @@ export class Room extends Emitter {
     if (ack.recovered && ack.epoch === this.epoch) {
       this.add(ack.messages, "recovered");
       this.add(live, "live");
+      this.#fillGapsAbove(ack.seq, live);
     } else {
       // History was lost (a new epoch) or we fell too far behind: start over from the
       // latest, keeping live messages that arrived before the ack (they are newer).
@@ -144,6 +145,7 @@ export class Room extends Emitter {
       this.log.add([...ack.messages, ...live]);
       this.hasOlder = this.log.lowest !== null && this.log.lowest > 1;
       this.emit("reset", { messages: this.log.messages });
+      this.#fillGapsAbove(ack.seq, live);
     }
     this.epoch = ack.epoch;
     this.joined = true;
@@ -169,6 +171,15 @@ export class Room extends Emitter {
 
   #rejoinLater(connection, delay) {
     setTimeout(() => this.client.isCurrent(connection) && this.join(), delay);
+  }
+
+  /** Live messages that came during a join may skip some seq numbers past the ack's latest. */
+  #fillGapsAbove(latest, live) {
+    let highest = latest;
+    for (const message of [...live].sort((a, b) => a.seq - b.seq)) {
+      if (message.seq > highest + 1) this.#fillGap(highest, message.seq);
+      highest = Math.max(highest, message.seq);
+    }
   }
 
   async #fillGap(after, before) {
