@@ -7,10 +7,6 @@ export class RoomLog {
     this.seqs = []; // ascending
   }
 
-  get size() {
-    return this.seqs.length;
-  }
-
   /** The lowest seq held, or null. */
   get lowest() {
     return this.seqs.length ? this.seqs[0] : null;
@@ -24,10 +20,6 @@ export class RoomLog {
   /** Every message held, oldest first. */
   get messages() {
     return this.seqs.map((seq) => this.bySeq.get(seq));
-  }
-
-  has(seq) {
-    return this.bySeq.has(seq);
   }
 
   /** Keep the messages whose seq is new; returns those, oldest first. */
