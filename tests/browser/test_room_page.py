@@ -223,3 +223,11 @@ async def test_offline_round_trip_keeps_every_message_once_and_in_order(
     await ana.wait_for_timeout(500)  # a second copy of a1 or a2 would have arrived by now
     for page in (ana, bob):
         await assert_exactly(page, ["b1", "b2", "a1", "a2"])
+    # The server stored each once, with distinct client_ids.
+    stored = await ana.evaluate("""async (room) => {
+        const { token } = JSON.parse(localStorage.getItem("chat.session"));
+        const answer = await fetch(`/api/rooms/${room}/messages`, {headers: {Authorization: `Bearer ${token}`}});
+        return (await answer.json()).messages.map((message) => [message.text, message.client_id]);
+    }""", url.rsplit("/", 1)[1])
+    assert [text for text, _ in stored] == ["b1", "b2", "a1", "a2"]
+    assert len({client_id for _, client_id in stored}) == 4
