@@ -10,7 +10,7 @@ import jinja2
 from aiohttp import web
 
 from .api import Handler
-from .keys import service_key
+from .keys import service_key, settings_key
 from .models import INVITE_MAX, is_room_id
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ async def chat_page(request: web.Request) -> web.Response:
     room = request.match_info["room"]
     if not is_room_id(room):
         return _not_found(request, "A room name is 1 to 64 letters, digits, _ or -.")
-    return aiohttp_jinja2.render_template("chat.html", request, {"room": room, "invite": None})
+    return _chat(request, room, None)
 
 
 async def invite_page(request: web.Request) -> web.Response:
@@ -49,7 +49,13 @@ async def invite_page(request: web.Request) -> web.Response:
     room = await request.app[service_key].room_for_invite(invite) if len(invite) <= INVITE_MAX else None
     if room is None:
         return _not_found(request, "This invite link is not valid.")
-    return aiohttp_jinja2.render_template("chat.html", request, {"room": room, "invite": invite})
+    return _chat(request, room, invite)
+
+
+def _chat(request: web.Request, room: str, invite: str | None) -> web.Response:
+    """The room page; the composer counts towards the server's message length limit."""
+    context = {"room": room, "invite": invite, "max_message_length": request.app[settings_key].max_message_length}
+    return aiohttp_jinja2.render_template("chat.html", request, context)
 
 
 async def socketio_client(request: web.Request) -> web.StreamResponse:

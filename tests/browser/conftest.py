@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, async_playwright
@@ -30,12 +31,13 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-async def new_context(browser: Browser) -> AsyncIterator[Callable[[], Awaitable[BrowserContext]]]:
-    """A fresh browser profile per call: its own localStorage, so its own user."""
+async def new_context(browser: Browser) -> AsyncIterator[Callable[..., Awaitable[BrowserContext]]]:
+    """A fresh browser profile per call: its own localStorage, so its own user;
+    keyword arguments go to `browser.new_context` (viewport, color_scheme, ...)."""
     contexts: list[BrowserContext] = []
 
-    async def make() -> BrowserContext:
-        context = await browser.new_context()
+    async def make(**options: Any) -> BrowserContext:
+        context = await browser.new_context(**options)
         context.set_default_timeout(10_000)
         contexts.append(context)
         return context

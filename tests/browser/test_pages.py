@@ -7,80 +7,25 @@ from message text, dialogs, CSP violations).
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from playwright.async_api import BrowserContext, ConsoleMessage, Page, expect
+from playwright.async_api import ConsoleMessage, expect
 
-NewContext = Callable[[], Awaitable[BrowserContext]]
-
-expect.set_options(timeout=10_000)
-
-MESSAGES = "#messages .message"
-CONFIRMED_TEXTS = "#messages .message:not(.pending) .text"
-
-
-def unique_room(prefix: str = "lobby") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-async def sign_in(page: Page, name: str) -> None:
-    """Fill the name form that a first visit shows."""
-    await expect(page.locator("#identity")).to_be_visible()
-    await page.fill("#name", name)
-    await page.click("#name-form button[type=submit]")
-    await expect(page.locator("#identity")).to_be_hidden()
-
-
-async def open_chat(new_context: NewContext, url: str, name: str, *, expect_joined: bool = True) -> Page:
-    """A new user (own browser profile) opens `url` and picks `name`."""
-    page = await (await new_context()).new_page()
-    await page.goto(url)
-    await sign_in(page, name)
-    await expect(page.locator("#status")).to_have_text("online")
-    if expect_joined:
-        # The composer opens once the join ack arrived; the member list includes us.
-        await expect(page.locator("#text")).to_be_enabled()
-        await expect(page.locator("#members")).to_contain_text(name)
-    return page
-
-
-async def send(page: Page, text: str) -> None:
-    await page.fill("#text", text)
-    await page.click("#send")
-
-
-async def shown_seqs(page: Page) -> list[int]:
-    values = await page.locator(f"{MESSAGES}:not(.pending)").evaluate_all(
-        "items => items.map(item => Number(item.dataset.seq))")
-    return [int(value) for value in values]
-
-
-async def assert_exactly(page: Page, texts: list[str]) -> None:
-    """The page shows these confirmed messages, each once, in this order, none pending."""
-    await expect(page.locator(CONFIRMED_TEXTS)).to_have_text(texts)
-    await expect(page.locator(f"{MESSAGES}.pending")).to_have_count(0)
-    seqs = await shown_seqs(page)
-    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), seqs
-
-
-async def cut_connection(page: Page) -> None:
-    """Drop the page's connection as a network failure would, and keep it down
-    until `restore_connection` (so that the test decides what happens meanwhile)."""
-    await page.evaluate("""() => {
-        window.chatSocket.io.reconnection(false);
-        window.chatSocket.io.engine.close();
-    }""")
-    await expect(page.locator("#status")).to_have_text("reconnecting…")
-
-
-async def restore_connection(page: Page) -> None:
-    await page.evaluate("""() => {
-        window.chatSocket.io.reconnection(true);
-        window.chatSocket.connect();
-    }""")
-    await expect(page.locator("#status")).to_have_text("online")
+from tests.browser.helpers import (
+    CONFIRMED_TEXTS,
+    MESSAGES,
+    STORED,
+    NewContext,
+    assert_exactly,
+    contrast_problems,
+    cut_connection,
+    open_chat,
+    restore_connection,
+    send,
+    sign_in,
+    unique_room,
+)
 
 
 async def test_two_users_chat(server_url: str, new_context: NewContext) -> None:
@@ -201,14 +146,22 @@ async def test_message_written_offline_is_sent_once_after_reconnect(
 
 
 async def test_private_room_by_invite(server_url: str, new_context: NewContext) -> None:
-    ana = await (await new_context()).new_page()
+    context = await new_context()
+    await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server_url)
+    ana = await context.new_page()
     await ana.goto(server_url)
     await sign_in(ana, "Ana")
     await ana.click("#create-private")
-    await expect(ana).to_have_url(re.compile(r"/invite/"))
-    await expect(ana.locator("#text")).to_be_enabled()
-    invite_link = await ana.locator("#invite-link").input_value()
+    # The home page shows the invite link; one click copies it.
+    await ana.click("#copy-private")
+    await expect(ana.locator("#copy-private-result")).to_contain_text("Copied")
+    invite_link = await ana.evaluate("() => navigator.clipboard.readText()")
     assert invite_link.startswith(f"{server_url}/invite/")
+    await expect(ana.locator("#private-link")).to_have_value(invite_link)
+    await ana.click("#open-private")
+    await expect(ana).to_have_url(invite_link)
+    await expect(ana.locator("#text")).to_be_enabled()
+    assert await ana.locator("#invite-link").input_value() == invite_link
     room = await ana.locator("#chat").get_attribute("data-room")
     assert room and len(room) >= 16
 
@@ -291,8 +244,14 @@ async def test_too_large_message_is_refused_and_kept(server_url: str, new_contex
     ana = await open_chat(new_context, f"{server_url}/chat/{unique_room()}", "Ana")
     text = "x" * 4001
     await send(ana, text)
-    await expect(ana.locator("#error")).to_be_visible()
+    # Refused inline, next to the message; the text goes back into the composer to be shortened.
+    failed = ana.locator(f"{MESSAGES}.failed")
+    await expect(failed.locator(".send-state")).to_have_text(re.compile(r"Not sent: too long \(4,001 of 4,000"))
     await expect(ana.locator("#text")).to_have_value(text)
+    await expect(ana.locator("#counter")).to_have_text("1 character too many")
+    await expect(ana.locator(STORED)).to_have_count(0)
+    assert await contrast_problems(ana, [f"{MESSAGES}.failed .send-state", f"{MESSAGES}.failed .dismiss"]) == []
+    await failed.get_by_role("button", name="Dismiss").click()
     await expect(ana.locator(MESSAGES)).to_have_count(0)
 
 
@@ -304,7 +263,8 @@ async def test_rate_limited_messages_are_retried(start_server: Callable[..., Any
     texts = ["one", "two", "three"]
     for text in texts:
         await send(ana, text)
-    await expect(ana.locator("#error")).to_contain_text(re.compile(r"slow down, retry in \d+s"))
+    await expect(ana.locator(f"{MESSAGES}.pending .send-state").last).to_have_text(
+        re.compile(r"Rate limited: retrying in \d+ s"))
     # retry_after is at most the 10 s window
     await expect(ana.locator(CONFIRMED_TEXTS)).to_have_text(texts, timeout=15_000)
     await expect(ana.locator(f"{MESSAGES}.pending")).to_have_count(0)

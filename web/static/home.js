@@ -1,90 +1,92 @@
-// Home page: choose a name, go to a public room, create a private one,
-// and see which public rooms are active.
+// Home page: go to a public room, create a private one and pass on its
+// invite, see the public rooms with people online, and change one's name.
 
-import {
-  api, apiErrorMessage, askForName, ensureSession, loadSession, renewSession, showIdentity, showText,
-} from "./session.js";
+import { copyField } from "./clipboard.js";
+import { api, apiErrorMessage, changeName, ensureSession, loadSession, renewSession, showIdentity, showText } from "./session.js";
 
 const ROOM_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-const ROOMS_REFRESH_MS = 10000;
+const ROOMS_REFRESH_MS = 5000;
+const $ = (id) => document.getElementById(id);
 
-function showCurrentName(session) {
-  document.getElementById("current-name").textContent = session
-    ? `You appear as “${session.user.name}”.`
-    : "No name chosen yet.";
-  document.getElementById("change-name").textContent = session ? "Change name" : "Choose a name";
-}
-
-async function changeName() {
-  const asking = renewSession();
-  showCurrentName(null);
-  showCurrentName(await asking);
-}
-
-function showError(id, message) {
-  showText(document.getElementById(id), message);
+function goToRoom(event) {
+  event.preventDefault();
+  const room = $("room-name").value.trim().replace(/^#/, "");
+  if (!ROOM_PATTERN.test(room)) {
+    showText($("room-error"), "A room name is 1 to 64 characters: letters, digits, “-” and “_” only (no spaces).");
+    $("room-name").focus();
+    return;
+  }
+  showText($("room-error"), "");
+  location.assign(`/chat/${encodeURIComponent(room)}`);
 }
 
 function createRoom(token) {
   return api("/api/rooms", { method: "POST", body: { private: true }, token });
 }
 
-function goToRoom(event) {
-  event.preventDefault();
-  const room = document.getElementById("room-name").value.trim();
-  if (!ROOM_PATTERN.test(room)) {
-    showError("room-error",
-      "A room name is 1 to 64 characters: letters, digits, “-” and “_” only (no spaces).");
-    return;
-  }
-  showError("room-error", "");
-  location.assign(`/chat/${encodeURIComponent(room)}`);
-}
-
 async function createPrivateRoom() {
-  const button = document.getElementById("create-private");
-  showError("create-error", "");
+  const button = $("create-private");
+  showText($("create-error"), "");
   button.disabled = true;
   try {
     let session = await ensureSession();
-    showCurrentName(session);
     let answer = await createRoom(session.token);
     if (answer.status === 401) {
       // The stored token expired or the server's key changed: get a new one and retry once.
       session = await renewSession();
-      showCurrentName(session);
       answer = await createRoom(session.token);
     }
     if (answer.status !== 201 || !answer.data || !answer.data.invite) {
-      showError("create-error", apiErrorMessage(answer.data, `Could not create the room (${answer.status}).`));
+      showText($("create-error"), apiErrorMessage(answer.data, `Could not create the room (${answer.status}).`));
       return;
     }
-    // The invite page lets the creator in and shows the link to pass on.
-    location.assign(answer.data.invite);
+    showPrivateRoom(answer.data.invite);
   } catch {
-    showError("create-error", "Could not reach the server.");
+    showText($("create-error"), "Could not reach the server.");
   } finally {
     button.disabled = false;
   }
 }
 
+function showPrivateRoom(invitePath) {
+  $("private-link").value = new URL(invitePath, location.origin).href;
+  $("open-private").href = invitePath;
+  $("copy-private-result").textContent = "";
+  $("private-result").hidden = false;
+  $("copy-private").focus();
+}
+
+/** Update the list in place where possible, so a focused link keeps its focus. */
 function renderRooms(rooms) {
-  const list = document.getElementById("rooms");
-  list.replaceChildren(...rooms.map(({ room, online }) => {
-    const item = document.createElement("li");
-    const link = document.createElement("a");
-    link.href = `/chat/${encodeURIComponent(room)}`;
-    link.textContent = `#${room}`;
-    const count = document.createElement("span");
-    count.className = "muted";
-    count.textContent = ` ${online} online`;
-    item.append(link, count);
+  const list = $("rooms");
+  const shown = [...list.children].map((item) => item.dataset.room);
+  const items = new Map([...list.children].map((item) => [item.dataset.room, item]));
+  const next = rooms.map(({ room, online }) => {
+    const item = items.get(room) || roomItem(room);
+    item.querySelector(".online").textContent = `${online} online`;
     return item;
-  }));
-  document.getElementById("rooms-empty").hidden = rooms.length > 0;
+  });
+  if (shown.join("\n") !== rooms.map(({ room }) => room).join("\n")) list.replaceChildren(...next);
+  $("rooms-empty").hidden = rooms.length > 0;
+}
+
+function roomItem(room) {
+  const item = document.createElement("li");
+  item.dataset.room = room;
+  const link = document.createElement("a");
+  link.href = `/chat/${encodeURIComponent(room)}`;
+  const name = document.createElement("span");
+  name.className = "room-name";
+  name.textContent = `#${room}`;
+  const online = document.createElement("span");
+  online.className = "online";
+  link.append(name, online);
+  item.append(link);
+  return item;
 }
 
 async function refreshRooms() {
+  if (document.hidden) return;
   try {
     const { status, data } = await api("/api/rooms");
     if (status === 200 && data && Array.isArray(data.rooms)) renderRooms(data.rooms);
@@ -93,17 +95,24 @@ async function refreshRooms() {
   }
 }
 
+async function onChangeName() {
+  await changeName();
+  $("change-name").focus();
+}
+
 function main() {
   const session = loadSession();
   showIdentity(session);
-  showCurrentName(session);
-  document.getElementById("change-name").addEventListener("click", changeName);
-  document.getElementById("room-form").addEventListener("submit", goToRoom);
-  document.getElementById("create-private").addEventListener("click", createPrivateRoom);
+  $("change-name").hidden = false;
+  $("change-name").addEventListener("click", onChangeName);
+  $("room-form").addEventListener("submit", goToRoom);
+  $("create-private").addEventListener("click", createPrivateRoom);
+  $("copy-private").addEventListener("click", () => copyField($("private-link"), $("copy-private-result")));
   refreshRooms();
   setInterval(refreshRooms, ROOMS_REFRESH_MS);
+  document.addEventListener("visibilitychange", refreshRooms);
   // A first visit starts with the name form open.
-  if (!session) askForName().then(showCurrentName);
+  if (!session) ensureSession();
 }
 
 main();

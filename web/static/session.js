@@ -1,5 +1,8 @@
 // Who the user is: a display name and the token the server issued for it,
-// kept together in localStorage so every page and tab shares them.
+// kept together in localStorage so every page and tab shares them, and the
+// one form that chooses or changes the name.
+
+import { createSession } from "./chat-client.js";
 
 const STORAGE_KEY = "chat.session";
 
@@ -14,11 +17,6 @@ export function loadSession() {
   return null;
 }
 
-export function clearSession() {
-  localStorage.removeItem(STORAGE_KEY);
-  showIdentity(null);
-}
-
 function saveSession(session) {
   localStorage.setItem(STORAGE_KEY, JSON.stringify(session));
   showIdentity(session);
@@ -26,10 +24,8 @@ function saveSession(session) {
 
 /** Fill the "Signed in as" header line. */
 export function showIdentity(session) {
-  const line = document.getElementById("whoami");
-  if (!line) return;
   document.getElementById("whoami-name").textContent = session ? session.user.name : "";
-  line.hidden = !session;
+  document.getElementById("whoami").hidden = !session;
 }
 
 /** JSON request to the server's API; resolves to `{status, data}`, data null if the body is not JSON. */
@@ -37,17 +33,8 @@ export async function api(path, { method = "GET", body, token } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (token) headers.Authorization = `Bearer ${token}`;
-  const response = await fetch(path, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  let data = null;
-  try {
-    data = await response.json();
-  } catch {
-    // Non-JSON answers (a proxy's error page) are reported by status alone.
-  }
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const data = await response.json().catch(() => null); // a proxy's error page is reported by status alone
   return { status: response.status, data };
 }
 
@@ -63,77 +50,80 @@ export function showText(element, message) {
 }
 
 /**
- * Only the obvious is checked here; the server owns the rule (length,
- * control characters) and its invalid_name message is shown as it comes.
- */
-function nameProblem(raw) {
-  return raw.trim() ? "" : "Please enter a name.";
-}
-
-async function createSession(name) {
-  const { status, data } = await api("/api/session", { method: "POST", body: { name } });
-  if (status === 200 && data && data.token) return data;
-  throw new Error(apiErrorMessage(data, `The server answered ${status}.`));
-}
-
-/**
- * Show the name form and resolve with a fresh session once the server
- * accepted the name. Only one form is open at a time: concurrent callers
- * share the same answer.
+ * Open the name form and resolve with a new session once the server accepted
+ * the name, or with null if the user cancelled a change. Only one form is
+ * open at a time: concurrent callers share the same answer.
  */
 let pendingAsk = null;
-export function askForName() {
-  if (!pendingAsk) {
-    pendingAsk = runNameForm().finally(() => {
-      pendingAsk = null;
-    });
-  }
-  return pendingAsk;
-}
-
-/** Forget the stored session (expired token, or a new name) and ask for a name again. */
-export function renewSession() {
-  clearSession();
-  return askForName();
-}
-
-function runNameForm() {
-  const section = document.getElementById("identity");
-  const form = document.getElementById("name-form");
-  const input = document.getElementById("name");
-  const error = document.getElementById("name-error");
-  section.hidden = false;
-  input.focus();
-
-  return new Promise((resolve) => {
-    async function onSubmit(event) {
-      event.preventDefault();
-      const problem = nameProblem(input.value);
-      if (problem) return showText(error, problem);
-      form.querySelector("button").disabled = true;
-      try {
-        const session = await createSession(input.value.trim());
-        saveSession(session);
-        form.removeEventListener("submit", onSubmit);
-        error.hidden = true;
-        section.hidden = true;
-        resolve(session);
-      } catch (err) {
-        showText(error, err.message || "Could not reach the server.");
-      } finally {
-        form.querySelector("button").disabled = false;
-      }
-    }
-    form.addEventListener("submit", onSubmit);
+function askForName({ current = null } = {}) {
+  pendingAsk ??= runNameForm(current).finally(() => {
+    pendingAsk = null;
   });
+  return pendingAsk;
 }
 
 /** The stored session, or a new one after asking the user for a name. */
 export async function ensureSession() {
   const session = loadSession();
-  if (session) {
-    showIdentity(session);
-    return session;
-  }
+  showIdentity(session);
+  return session || askForName();
+}
+
+/** The stored token was refused (expired, or the server's key changed): forget it and ask again. */
+export function renewSession() {
+  localStorage.removeItem(STORAGE_KEY);
+  showIdentity(null);
   return askForName();
+}
+
+/** Let the user pick another name; resolves to the new session, or null if they cancelled. */
+export function changeName() {
+  const session = loadSession();
+  return askForName({ current: session ? session.user.name : null });
+}
+
+function runNameForm(current) {
+  const section = document.getElementById("identity");
+  const form = document.getElementById("name-form");
+  const input = document.getElementById("name");
+  const error = document.getElementById("name-error");
+  const cancel = document.getElementById("name-cancel");
+  const submit = form.querySelector("button[type=submit]");
+  document.getElementById("identity-title").textContent = current ? "Change your name" : "Choose a display name";
+  input.value = current || "";
+  cancel.hidden = !current;
+  showText(error, "");
+  section.hidden = false;
+  input.focus();
+  input.select();
+
+  return new Promise((resolve) => {
+    function finish(session) {
+      form.removeEventListener("submit", onSubmit);
+      cancel.removeEventListener("click", onCancel);
+      section.hidden = true;
+      resolve(session);
+    }
+    function onCancel() {
+      finish(null);
+    }
+    async function onSubmit(event) {
+      event.preventDefault();
+      const name = input.value.trim();
+      // Only the obvious is checked here; the server owns the rule and its message is shown as it comes.
+      if (!name) return showText(error, "Please enter a name.");
+      submit.disabled = true;
+      try {
+        const session = await createSession(name);
+        saveSession(session);
+        finish(session);
+      } catch (err) {
+        showText(error, err.code ? err.message : "Could not reach the server.");
+      } finally {
+        submit.disabled = false;
+      }
+    }
+    form.addEventListener("submit", onSubmit);
+    cancel.addEventListener("click", onCancel);
+  });
 }
