@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PUBLISH_CONNECTIONS = 32  # Redis connections for the pub/sub manager's publishes (one more listens)
+ENVELOPES_CACHED = 10_000  # rooms whose pub/sub envelope is kept built
 
 
 class _DirectEmit:
@@ -148,13 +150,18 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
         """The pub/sub message python-socketio's managers on the other instances act on,
         with the event's one argument left out, for a store to publish in the same step
         as storing it. This instance delivers its own share with `ignore_queue=True`."""
-        envelope = json.dumps({"method": "emit", "event": event, "binary": False, "namespace": namespace,
-                               "room": room, "skip_sid": None, "callback": None, "host_id": self.host_id},
-                              separators=(",", ":"))
         channel = self._room_channel(room)
         command = self._publish_command if channel is not None else "PUBLISH"
         return Announcement(channel=channel or self.channel, command=command,
-                            prefix=envelope[:-1] + ',"data":[', suffix="]}")
+                            prefix=self._envelope(event, namespace, room), suffix="]}")
+
+    @functools.lru_cache(maxsize=ENVELOPES_CACHED)  # noqa: B019 (one manager per process, for its lifetime)
+    def _envelope(self, event: str, namespace: str, room: str) -> str:
+        """An emit's pub/sub message up to its `data` list, the same for every message of a room."""
+        envelope = json.dumps({"method": "emit", "event": event, "binary": False, "namespace": namespace,
+                               "room": room, "skip_sid": None, "callback": None, "host_id": self.host_id},
+                              separators=(",", ":"))
+        return envelope[:-1] + ',"data":['
 
     def follow(self, namespace: str, room: str, seq: int) -> None:
         """A join read that `room` is at `seq`: its next ordered event is `seq` + 1."""
@@ -199,7 +206,8 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
             await super()._publish(data)
             return
         try:
-            await self.redis.execute_command(self._publish_command, channel, self.json.dumps(data))  # type: ignore[no-untyped-call]
+            await self.redis.execute_command(  # type: ignore[no-untyped-call]
+                self._publish_command, channel, json.dumps(data, separators=(",", ":")))
         except (RedisError, OSError) as error:
             log.error("cannot publish to redis",
                       extra={"channel": channel, "error": f"{type(error).__name__}: {error}"})
@@ -226,6 +234,8 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
         after a broken connection, reconnect with a growing wait (as python-socketio's) and
         subscribe again to all of them."""
         retry = 1.0
+        shared = self.channel.encode()
+        own = f'"host_id":"{self.host_id}"'.encode()  # as this instance publishes to room channels
         while True:
             try:
                 await self._listen_anew()
@@ -233,7 +243,11 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
                 async for message in self.pubsub.listen():
                     kind = message["type"]
                     if kind in ("message", "smessage"):
-                        yield message["data"]
+                        # Room channels carry emits only, and this instance delivered its own
+                        # already: skip them before python-socketio decodes them to find out.
+                        # (A JSON string escapes its quotes, so message text cannot match.)
+                        if message["channel"] == shared or own not in message["data"]:
+                            yield message["data"]
                     elif kind in ("subscribe", "ssubscribe"):
                         self._room_channels.confirm(message["channel"].decode())
             except (RedisError, OSError) as error:
