@@ -69,7 +69,7 @@ class RedisStore:
         self._redis = redis
         self._instance = instance
         self._p = prefix
-        self._append = BatchedScript(redis, redis.register_script(lua.APPEND))
+        self._append = BatchedScript(redis, redis.register_script(lua.APPEND), timeout=COMMAND_TIMEOUT)
         self._recover = redis.register_script(lua.RECOVER)
         self._add_presence = redis.register_script(lua.ADD_PRESENCE)
         self._remove_presence = redis.register_script(lua.REMOVE_PRESENCE)
@@ -218,6 +218,7 @@ class RedisStore:
             return False
 
     async def close(self) -> None:
+        await self._append.close()
         await self._redis.aclose()
 
 
