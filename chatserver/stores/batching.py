@@ -97,7 +97,7 @@ class BatchedScript:
                 if not connection.is_connected:
                     # `connect` itself: behind Sentinel it asks for the master; a send on
                     # an unconnected connection would connect to the default address
-                    await connection.connect()
+                    await connection.connect()  # type: ignore[no-untyped-call]
                 await connection.send_packed_command(connection.pack_commands(commands), check_health=False)
                 for _ in batch:
                     try:

@@ -17,6 +17,7 @@ from engineio.async_drivers import aiohttp as engineio_aiohttp
 from ..api import error_response
 from ..errors import InvalidPayload, RateLimited, TooLarge
 from ..frames import MalformedPacket, check_engine_frame, check_polling_body
+from .packet_queue import PacketQueue
 from .websocket_session import serve_websocket
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,10 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         """The one warning line for a connection the server closes on the client's account."""
         log.warning("closing connection", extra={"sid": sid, "address": self._addresses.get(sid), "reason": reason})
 
+    def create_queue(self, *args: Any, **kwargs: Any) -> PacketQueue:
+        """Each connection's queue of packets waiting to be sent (see `PacketQueue`)."""
+        return PacketQueue()
+
     def start_background_task(self, target: Any, *args: Any, **kwargs: Any) -> Any:
         """As python-engineio's, except for its ping cycle: there a task per connection
         sleeps `ping_interval` and then sends a ping; here a timer does, with no task."""
@@ -265,11 +270,11 @@ class CheckedWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
         frame: str | bytes = message.data
         return frame
 
-    def writer_idle(self, queue: asyncio.Queue[Any]) -> bool:
+    def writer_idle(self, queue: PacketQueue) -> bool:
         """Whether Engine.IO's writer task for this socket holds nothing unsent: it waits
         on an empty queue. (Between taking packets off the queue and writing them, the
         queue is empty but the writer is not waiting.)"""
-        return (queue.empty() and bool(queue._getters)  # type: ignore[attr-defined]
+        return (queue.empty() and queue.getter_waiting
                 and not self._sock.closed and not self._transport.is_closing())
 
     def buffered(self) -> int:

@@ -96,7 +96,7 @@ async def _write(socket: Any, ws: SessionWebSocket) -> None:
     """Send what is queued for the client, in order, until a `None` or a failed send; then
     close the WebSocket. (`GuardedEngineServer.deliver` writes past this task while it
     waits on an empty queue.)"""
-    queue: asyncio.Queue[Any] = socket.queue
+    queue = socket.queue
     ending = False
     while not ending:
         packets = [await queue.get()]

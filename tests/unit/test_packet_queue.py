@@ -1,0 +1,57 @@
+"""`PacketQueue` behaves as python-engineio relies on `asyncio.Queue` behaving."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from chatserver.transport.packet_queue import PacketQueue
+
+
+async def test_items_come_out_in_order_and_a_waiting_getter_is_woken():
+    queue = PacketQueue()
+    waiting = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    assert queue.getter_waiting and queue.empty()
+    for item in ("a", "b", "c"):
+        queue.put_nowait(item)
+    assert await waiting == "a"
+    assert not queue.getter_waiting and queue.qsize() == 2
+    assert [queue.get_nowait(), await queue.get()] == ["b", "c"]
+    with pytest.raises(asyncio.QueueEmpty):
+        queue.get_nowait()
+
+
+async def test_a_getter_cancelled_by_a_timeout_leaves_the_item_to_the_next():
+    """python-engineio's polling waits through `asyncio.wait_for`, which cancels the get."""
+    queue = PacketQueue()
+    first = asyncio.ensure_future(queue.get())
+    second = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    queue.put_nowait("x")  # wakes the first...
+    first.cancel()  # ...which is cancelled before it runs
+    with contextlib.suppress(asyncio.CancelledError):
+        await first
+    assert await asyncio.wait_for(second, 1) == "x"
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(queue.get(), 0.05)
+    assert not queue.getter_waiting
+
+
+async def test_join_waits_until_every_item_is_done():
+    queue = PacketQueue()
+    await asyncio.wait_for(queue.join(), 1)  # nothing put: returns at once
+    queue.put_nowait(1)
+    queue.put_nowait(2)
+    joined = asyncio.ensure_future(queue.join())
+    queue.get_nowait()
+    queue.task_done()
+    await asyncio.sleep(0)
+    assert not joined.done()
+    queue.get_nowait()
+    queue.task_done()
+    await asyncio.wait_for(joined, 1)
+    with pytest.raises(ValueError):
+        queue.task_done()
