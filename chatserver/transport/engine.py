@@ -27,7 +27,7 @@ RETRY_AFTER_FULL = 10  # seconds a refused handshake is told to wait
 # the client to take it (aiohttp's flow control) instead of filling the backlog bound at once.
 DIRECT_SEND_MAX = 64 * 1024
 _ENVIRON_KEPT = ("aiohttp.request", "REQUEST_METHOD", "HTTP_ORIGIN", "HTTP_HOST", "wsgi.url_scheme")
-PING_CHECK_INTERVAL = 1.0  # seconds between looks for clients that left a ping unanswered
+PING_CHECK_INTERVAL = 1.0  # seconds between looks for pings due and pings unanswered
 
 
 class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
@@ -46,6 +46,7 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         self._per_address: Counter[str] = Counter()
         self._websockets: dict[str, CheckedWebSocket] = {}
         self._ping_watch: asyncio.Future[None] | None = None
+        self._pings_due: dict[str, float] = {}  # sid -> when (monotonic) its next ping is due
         self._async: dict[str, Any] = {**self._async, "websocket": CheckedWebSocket,
                                        "translate_request": _translate_request}
 
@@ -53,7 +54,7 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         """Refuse a handshake past the per-address cap and a malformed or oversized
         polling body with the contract's JSON error; Engine.IO handles the rest."""
         if self._ping_watch is None:
-            self._ping_watch = asyncio.ensure_future(self._close_unanswered())
+            self._ping_watch = asyncio.ensure_future(self._keep_pings())
         sid = request.query.get("sid")
         address = _address(request)
         if sid is None and self._per_address[address] >= self.max_connections_per_address:
@@ -159,29 +160,36 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
 
     def start_background_task(self, target: Any, *args: Any, **kwargs: Any) -> Any:
         """As python-engineio's, except for its ping cycle: there a task per connection
-        sleeps `ping_interval` and then sends a ping; here a timer does, with no task."""
+        sleeps `ping_interval` and then sends a ping; here the connection is put down for
+        a ping then, and `_keep_pings` sends it."""
         if getattr(target, "__func__", None) is engineio.async_socket.AsyncSocket._send_ping:
-            asyncio.get_running_loop().call_later(self.ping_interval, self._ping, target.__self__)
+            # due up to a check early, never late: clients give up on a ping that is late
+            self._pings_due[target.__self__.sid] = time.monotonic() + self.ping_interval - PING_CHECK_INTERVAL
             return None
         return super().start_background_task(target, *args, **kwargs)
 
-    def _ping(self, socket: Any) -> None:
-        """python-engineio's `AsyncSocket._send_ping` after its sleep; an unanswered ping is
-        `_close_unanswered`'s to notice."""
-        if not (socket.closing or socket.closed):
-            socket.last_ping = time.time()
-            socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.PING))
+    async def _keep_pings(self) -> None:
+        """Once a second, for every connection: send the ping that is due (python-engineio's
+        `AsyncSocket._send_ping` after its sleep), and close the connection of a client that
+        left one unanswered for `ping_timeout`.
 
-    async def _close_unanswered(self) -> None:
-        """Close the connections of clients that left a ping unanswered for `ping_timeout`.
-
-        python-engineio notices that only when it next queues something for the client,
-        or when its WebSocket reader has heard nothing for `ping_interval + ping_timeout`.
-        Direct writes skip the queue, and `serve_websocket` reads without a timer per frame,
-        so one task looks at every connection once a second instead."""
+        python-engineio notices an unanswered ping only when it next queues something for
+        the client, or when its WebSocket reader has heard nothing for `ping_interval +
+        ping_timeout`. Direct writes skip the queue, and `serve_websocket` reads without a
+        timer per frame, so this one task looks after every connection instead (a task or
+        a timer per connection cost about 0.6 KiB each)."""
         while True:
             await asyncio.sleep(PING_CHECK_INTERVAL)
-            deadline = time.time() - self.ping_timeout
+            now, wall = time.monotonic(), time.time()
+            for sid, due in list(self._pings_due.items()):
+                socket = self.sockets.get(sid)
+                if socket is None or socket.closing or socket.closed:
+                    del self._pings_due[sid]
+                elif due <= now:
+                    del self._pings_due[sid]
+                    socket.last_ping = wall
+                    socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.PING))
+            deadline = wall - self.ping_timeout
             gone = [socket for socket in self.sockets.values()
                     if socket.last_ping and socket.last_ping < deadline and not (socket.closing or socket.closed)]
             for socket in gone:

@@ -30,7 +30,7 @@ async def serve_websocket(socket: Any, ws: SessionWebSocket) -> None:
     tasks besides this one and the ping's, and a task and a timer per frame read. Here
     frames are read in this coroutine with no timer, and the writer waits on the queue
     plainly; a client that stops answering pings is closed by
-    `GuardedEngineServer._close_unanswered` instead, which ends the read and so puts the
+    `GuardedEngineServer._keep_pings` instead, which ends the read and so puts the
     `None` that ends the writer. `socket` is python-engineio's `AsyncSocket`.
     """
     server = socket.server
