@@ -8,9 +8,10 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal, overload
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
@@ -22,7 +23,8 @@ from . import redis_scripts as lua
 from .base import Announcement, Appended, Draft, Page, PrivateRoom, RateLimit, Recovery
 from .batching import BatchedScript
 from .memory import new_epoch
-from .redis_urls import is_sentinel_url, parse_sentinel_url
+from .redis_cluster import cluster_client, seed_client
+from .redis_urls import is_cluster_url, is_sentinel_url, parse_cluster_url, parse_sentinel_url
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +32,23 @@ DUPLICATE, LIMITED = 1, 2  # the append script's outcomes besides 0, stored
 COMMAND_TIMEOUT = 2.0  # seconds; a request that needs Redis fails within a few seconds
 
 
-def connect(url: str, max_connections: int = 64, *, for_pubsub: bool = False) -> Redis:
+RedisClient = Redis | RedisCluster
+
+
+@overload
+def connect(url: str, max_connections: int = 64, *, for_pubsub: Literal[True]) -> Redis: ...
+@overload
+def connect(url: str, max_connections: int = 64, *, for_pubsub: Literal[False] = False) -> RedisClient: ...
+def connect(url: str, max_connections: int = 64, *, for_pubsub: bool = False) -> RedisClient:
     """A client whose commands fail fast while Redis is away, and reconnect by themselves.
 
     The pool waits (up to the command timeout) for a free connection instead of failing,
     so a burst queues for Redis rather than opening a socket per request. Behind
     Sentinel every new connection asks the sentinels for the master, so after a failover
-    the client follows the promoted replica. `for_pubsub`: for python-socketio's manager,
-    replies stay bytes and reads have no timeout (a subscriber waits for messages).
+    the client follows the promoted replica. On a Cluster the store gets redis-py's
+    cluster client (`max_connections` per node); python-socketio's manager gets a client
+    to one seed node, as the cluster client has no pub/sub. `for_pubsub`: for that
+    manager, replies stay bytes and reads have no timeout (a subscriber waits for messages).
     """
     options: dict[str, Any] = {
         "max_connections": max_connections, "timeout": COMMAND_TIMEOUT,
@@ -45,6 +56,9 @@ def connect(url: str, max_connections: int = 64, *, for_pubsub: bool = False) ->
         "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)}
     if not for_pubsub:
         options.update(decode_responses=True, socket_timeout=COMMAND_TIMEOUT)
+    if is_cluster_url(url):
+        cluster = parse_cluster_url(url)
+        return seed_client(cluster, options) if for_pubsub else cluster_client(cluster, options)
     if is_sentinel_url(url):
         target = parse_sentinel_url(url)
         sentinel = Sentinel(list(target.sentinels), username=target.username,  # type: ignore[no-untyped-call]
@@ -65,7 +79,7 @@ class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
 class RedisStore:
     """The `Store` protocol in Redis; every multi-key step is one Lua script."""
 
-    def __init__(self, redis: Redis, instance: str, prefix: str = "chat:") -> None:
+    def __init__(self, redis: RedisClient, instance: str, prefix: str = "chat:") -> None:
         self._redis = redis
         self._instance = instance
         self._p = prefix
