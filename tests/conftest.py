@@ -204,6 +204,48 @@ def sentinel_set(tmp_path: Path) -> Iterator[SentinelSet]:
         process.stop()
 
 
+@dataclass
+class RedisCluster:
+    """Three masters, no replicas, holding every slot between them."""
+
+    masters: list[RedisProcess]
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{master.port}" for master in self.masters)
+
+    def state_ok(self, *masters: RedisProcess) -> bool:
+        """Whether each of `masters` (default: all) reports `cluster_state:ok`."""
+        return all(b"cluster_state:ok" in master.command("CLUSTER INFO") for master in masters or self.masters)
+
+    def flush(self) -> None:
+        for master in self.masters:
+            master.command("FLUSHALL")
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A Redis Cluster of three masters on loopback, started once for the test session.
+    Each node keeps its cluster config in a directory of its own, so a stopped node
+    restarted on its port rejoins with its slots (and, like the single server, no data)."""
+    masters = []
+    for n in range(3):
+        directory = tmp_path_factory.mktemp(f"cluster-{n}")
+        masters.append(RedisProcess(extra=(
+            "--cluster-enabled", "yes", "--cluster-config-file", str(directory / "nodes.conf"),
+            "--cluster-port", str(free_port()), "--cluster-node-timeout", "1000")).start())
+    cluster = RedisCluster(masters)
+    try:
+        subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{m.port}" for m in masters),
+                        "--cluster-replicas", "0", "--cluster-yes"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, timeout=30)
+        wait_until(cluster.state_ok, 15, lambda: "the cluster did not reach cluster_state:ok")
+        yield cluster
+    finally:
+        for master in masters:
+            master.stop()
+
+
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Start servers with extra environment settings; each is stopped, and its log

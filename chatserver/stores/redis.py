@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -14,7 +15,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from redis.retry import Retry
 
 from ..errors import RateLimited, StoreUnavailable
@@ -24,6 +25,7 @@ from .base import Announcement, Appended, Draft, Page, PrivateRoom, RateLimit, R
 from .batching import BatchedScript
 from .memory import new_epoch
 from .redis_cluster import cluster_client, seed_client
+from .redis_keys import Keys
 from .redis_urls import is_cluster_url, is_sentinel_url, parse_cluster_url, parse_sentinel_url
 
 log = logging.getLogger(__name__)
@@ -77,17 +79,23 @@ class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
 
 
 class RedisStore:
-    """The `Store` protocol in Redis; every multi-key step is one Lua script."""
+    """The `Store` protocol in Redis; every multi-key step is one Lua script in one hash
+    slot (`redis_keys.py`), so the same store runs on one server and on a Cluster."""
 
     def __init__(self, redis: RedisClient, instance: str, prefix: str = "chat:") -> None:
         self._redis = redis
         self._instance = instance
-        self._p = prefix
+        self._keys = Keys(prefix)
+        # On a Cluster a user's rate window and a room's keys may live on different
+        # nodes, so the window is checked apart, one round trip before the append.
+        self._rate_apart = isinstance(redis, RedisCluster)
         self._append = BatchedScript(redis, redis.register_script(lua.APPEND), timeout=COMMAND_TIMEOUT)
+        self._rate = BatchedScript(redis, redis.register_script(lua.RATE), timeout=COMMAND_TIMEOUT)
         self._recover = redis.register_script(lua.RECOVER)
         self._add_presence = redis.register_script(lua.ADD_PRESENCE)
         self._remove_presence = redis.register_script(lua.REMOVE_PRESENCE)
-        self._reap = redis.register_script(lua.REAP)
+        self._reap_room = BatchedScript(redis, redis.register_script(lua.REAP_ROOM), timeout=COMMAND_TIMEOUT)
+        self._decrement = redis.register_script(lua.DECREMENT)
         self._admit = redis.register_script(lua.ADMIT)
 
     @asynccontextmanager
@@ -95,23 +103,9 @@ class RedisStore:
         """Turn Redis being away into a `StoreUnavailable` the client sees as `internal`."""
         try:
             yield
-        except (RedisError, OSError, TimeoutError) as error:
+        except (RedisError, RedisClusterException, OSError, TimeoutError) as error:
             log.warning("redis unavailable", extra={"error": f"{type(error).__name__}: {error}"})
             raise StoreUnavailable() from None
-
-    # --- keys ---------------------------------------------------------------
-
-    def _room_keys(self, room: str) -> list[str]:
-        return [f"{self._p}room:{room}:meta", f"{self._p}room:{room}:log"]
-
-    def _private_keys(self, room: str) -> list[str]:
-        """A private room's settings hash and its members set."""
-        return [f"{self._p}private:{room}", f"{self._p}private:{room}:members"]
-
-    def _presence_keys(self, room: str, user_id: str) -> list[str]:
-        return [f"{self._p}presence:{room}:users", f"{self._p}presence:{room}:conns:{user_id}",
-                f"{self._p}instance:{self._instance}:presence", f"{self._p}rooms:online",
-                self._private_keys(room)[0]]
 
     # --- messages -----------------------------------------------------------
 
@@ -120,15 +114,25 @@ class RedisStore:
         message = draft.as_message(0)
         # stored as JSON without `seq`; the script writes the `seq` it allocates in front
         body = json.dumps({key: value for key, value in message.items() if key != "seq"}, separators=(",", ":"))
-        dedupe = (f"{self._p}dedupe:{draft.room}:" + json.dumps([draft.user["id"], draft.client_id])
-                  if draft.client_id else "")
-        rate_key = f"{self._p}rate:{rate.key}" if rate else ""
+        room = self._keys.room(draft.room)
+        dedupe = room.dedupe(draft.user["id"], draft.client_id) if draft.client_id else None
+        in_script = rate if not self._rate_apart else None
+        keys = [room.meta, room.log, *([dedupe] if dedupe else []),
+                *([self._keys.rate(in_script.key)] if in_script else [])]
         args: list[str | int] = [new_epoch(), body, history_size, int(dedupe_ttl * 1000),
-                                 rate.limit if rate else 0, int(rate.window * 1000) if rate else 0, draft.id,
+                                 in_script.limit if in_script else 0, int(in_script.window * 1000) if in_script else 0,
+                                 draft.id,
                                  *((announce.channel, announce.prefix, announce.suffix, announce.command)
-                                   if announce else ("", "", "", ""))]
+                                   if announce else ("", "", "", "")),
+                                 "1" if dedupe else ""]
         async with self._available():
-            outcome, value = await self._append(keys=[*self._room_keys(draft.room), dedupe, rate_key], args=args)
+            if rate is not None and self._rate_apart:
+                first = await self._count_rate_apart(rate, draft.id, dedupe)
+                if first is not None:
+                    return Appended(message=json.loads(first), duplicate=True)
+            outcome, value = await self._append(keys=keys, args=args)
+            if int(outcome) == DUPLICATE and rate is not None and self._rate_apart:
+                await self._redis.zrem(self._keys.rate(rate.key), draft.id)  # a retry costs no rate
         if int(outcome) == LIMITED:
             raise RateLimited(retry_after=round(int(value) / 1000, 3))
         if int(outcome) == DUPLICATE:
@@ -136,10 +140,24 @@ class RedisStore:
         message["seq"] = int(value)
         return Appended(message=message, duplicate=False)
 
+    async def _count_rate_apart(self, rate: RateLimit, member: str, dedupe: str | None) -> str | None:
+        """Count an append in the user's rate window, in its own slot. When the window is
+        full: the first message, if this is a retry of one (a retry is answered, not
+        limited), else `RateLimited`."""
+        wait = int(await self._rate(keys=[self._keys.rate(rate.key)],
+                                    args=[rate.limit, int(rate.window * 1000), member]))
+        if not wait:
+            return None
+        first = await self._redis.get(dedupe) if dedupe else None
+        if first is None:
+            raise RateLimited(retry_after=round(wait / 1000, 3))
+        return str(first)
+
     async def recover(self, room: str, since: Position | None, *, latest: int) -> Recovery:
+        keys = self._keys.room(room)
         args: list[str | int] = [new_epoch(), since.seq if since else -1, since.epoch if since else "", latest]
         async with self._available():
-            epoch, seq, recovered, entries = await self._recover(keys=self._room_keys(room), args=args)
+            epoch, seq, recovered, entries = await self._recover(keys=[keys.meta, keys.log], args=args)
         messages = _messages(entries)
         if not int(recovered):
             messages.reverse()  # XREVRANGE gave newest first
@@ -148,66 +166,97 @@ class RedisStore:
     async def history(self, room: str, before_seq: int | None, limit: int) -> Page:
         upper = f"(0-{before_seq}" if before_seq is not None else "+"
         async with self._available():
-            entries = await self._redis.xrevrange(self._room_keys(room)[1], upper, "-", count=limit + 1) or []
+            entries = await self._redis.xrevrange(self._keys.room(room).log, upper, "-", count=limit + 1) or []
         messages = _messages(entries[:limit])
         messages.reverse()
         return Page(messages=messages, has_more=len(entries) > limit)
 
     # --- presence -----------------------------------------------------------
+    # A connection's entry lives in its room's slot, in a set per instance; the instance's
+    # index of rooms (`instance_rooms`) and the online counts live elsewhere, so each step
+    # is the room's script plus single-key updates. The index is raised before an entry
+    # exists and lowered after it is gone, so a reaper always finds every entry.
 
     async def add_presence(self, room: str, user: User, conn: str) -> bool:
         async with self._available():
-            return bool(await self._add_presence(keys=self._presence_keys(room, user.id),
-                                                 args=self._presence_args(room, user, conn)))
+            await self._redis.zincrby(self._keys.instance_rooms(self._instance), 1, room)
+            first, public = await self._add_presence(keys=self._presence_keys(room, self._instance),
+                                                     args=[user.id, json.dumps(user.as_dict()), f"{user.id}\n{conn}"])
+            if int(first) and int(public):
+                await self._redis.zincrby(self._keys.online, 1, room)
+        return bool(int(first))
 
     async def remove_presence(self, room: str, user: User, conn: str) -> bool:
         async with self._available():
-            return bool(await self._remove_presence(keys=self._presence_keys(room, user.id),
-                                                    args=self._presence_args(room, user, conn)))
+            removed, last, public = await self._remove_presence(keys=self._presence_keys(room, self._instance),
+                                                                args=[user.id, f"{user.id}\n{conn}"])
+            lower = []
+            if int(removed):
+                lower.append(self._decrement(keys=[self._keys.instance_rooms(self._instance)], args=[room, 1]))
+            if int(last) and int(public):
+                lower.append(self._decrement(keys=[self._keys.online], args=[room, 1]))
+            await asyncio.gather(*lower)
+        return bool(int(last))
 
-    @staticmethod
-    def _presence_args(room: str, user: User, conn: str) -> list[str]:
-        return [user.id, json.dumps(user.as_dict()), conn, room, f"{room}\n{user.id}\n{conn}"]
+    def _presence_keys(self, room: str, instance: str) -> list[str]:
+        keys = self._keys.room(room)
+        return [keys.users, keys.conns, keys.instance(instance), keys.private]
 
     async def members(self, room: str) -> list[User]:
         async with self._available():
-            raw = await self._redis.hvals(f"{self._p}presence:{room}:users")
+            raw = await self._redis.hvals(self._keys.room(room).users)
         users = [User(**json.loads(item)) for item in raw]
         return sorted(users, key=lambda user: (user.name, user.id))
 
     async def online_rooms(self, limit: int) -> list[tuple[str, int]]:
         async with self._available():
-            rows = await self._redis.zrange(f"{self._p}rooms:online", 0, limit - 1, desc=True, withscores=True)
+            rows = await self._redis.zrange(self._keys.online, 0, limit - 1, desc=True, withscores=True)
         counts = [(str(row[0]), int(row[1])) for row in rows if float(row[1]) > 0]
         return sorted(counts, key=lambda item: (-item[1], item[0]))
 
     async def heartbeat(self) -> bool:
         async with self._available():
-            added = await self._redis.zadd(f"{self._p}instances", {self._instance: int(time.time() * 1000)})
+            added = await self._redis.zadd(self._keys.instances, {self._instance: int(time.time() * 1000)})
         return bool(added)
 
     async def reap(self, expiry: float) -> list[tuple[str, User]]:
         deadline = int((time.time() - expiry) * 1000)
+        left: list[tuple[str, User]] = []
         async with self._available():
-            flat = await self._reap(keys=[f"{self._p}instances", f"{self._p}rooms:online"],
-                                    args=[self._p, deadline])
-        return [(flat[i], User(**json.loads(flat[i + 1]))) for i in range(0, len(flat), 2)]
+            for instance in await self._redis.zrangebyscore(self._keys.instances, "-inf", deadline):
+                left += await self._reap_instance(str(instance))
+        return left
+
+    async def _reap_instance(self, instance: str) -> list[tuple[str, User]]:
+        """Remove a dead instance's entries room by room (each room in one step, so two
+        reapers never both report a user), then the instance itself."""
+        rooms = [str(room) for room in await self._redis.zrange(self._keys.instance_rooms(instance), 0, -1)]
+        reaped = await asyncio.gather(*(self._reap_room(keys=self._presence_keys(room, instance), args=[])
+                                        for room in rooms))
+        left = [(room, users) for room, (public, *users) in zip(rooms, reaped, strict=True) if users]
+        await asyncio.gather(*(self._decrement(keys=[self._keys.online], args=[room, len(users)])
+                               for room, (public, *users) in zip(rooms, reaped, strict=True) if users and int(public)))
+        await self._redis.delete(self._keys.instance_rooms(instance))
+        await self._redis.zrem(self._keys.instances, instance)
+        return [(room, User(**json.loads(user))) for room, users in left for user in users]
 
     # --- private rooms ------------------------------------------------------
 
     async def create_private_room(self, room: PrivateRoom) -> None:
-        async with self._available(), self._redis.pipeline(transaction=True) as tx:
-            meta_key, members_key = self._private_keys(room.room)
-            tx.hset(meta_key, mapping={"invite": room.invite, "capacity": room.capacity})
-            tx.sadd(members_key, *room.members)
-            tx.set(f"{self._p}invite:{room.invite}", room.room)
-            await tx.execute()
+        keys = self._keys.room(room.room)
+        async with self._available():
+            async with self._redis.pipeline(transaction=True) as tx:
+                tx.hset(keys.private, mapping={"invite": room.invite, "capacity": room.capacity})
+                tx.sadd(keys.members, *room.members)
+                await tx.execute()
+            # the invite after the room (another slot): nobody holds the invite before it is set
+            await self._redis.set(self._keys.invite(room.invite), room.room)
 
     async def private_room(self, room: str) -> PrivateRoom | None:
+        keys = self._keys.room(room)
         async with self._available(), self._redis.pipeline(transaction=False) as pipe:
-            meta_key, members_key = self._private_keys(room)
-            pipe.hgetall(meta_key)
-            pipe.smembers(members_key)
+            pipe.hgetall(keys.private)
+            pipe.smembers(keys.members)
             fields, members = await pipe.execute()
         if not fields:
             return None
@@ -216,23 +265,25 @@ class RedisStore:
 
     async def room_for_invite(self, invite: str) -> str | None:
         async with self._available():
-            room = await self._redis.get(f"{self._p}invite:{invite}")
+            room = await self._redis.get(self._keys.invite(invite))
         return str(room) if room is not None else None
 
     async def admit(self, room: str, user_id: str, invite: str) -> bool:
+        keys = self._keys.room(room)
         async with self._available():
-            return bool(await self._admit(keys=self._private_keys(room), args=[user_id, invite]))
+            return bool(await self._admit(keys=[keys.private, keys.members], args=[user_id, invite]))
 
     # --- lifecycle ----------------------------------------------------------
 
     async def ping(self) -> bool:
         try:
             return bool(await self._redis.ping())
-        except (RedisError, OSError, TimeoutError):
+        except (RedisError, RedisClusterException, OSError, TimeoutError):
             return False
 
     async def close(self) -> None:
-        await self._append.close()
+        for batched in (self._append, self._rate, self._reap_room):
+            await batched.close()
         await self._redis.aclose()
 
 
