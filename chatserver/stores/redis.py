@@ -276,7 +276,11 @@ class RedisStore:
     # --- lifecycle ----------------------------------------------------------
 
     async def ping(self) -> bool:
+        """On a Cluster: a node answers and reports the cluster able to serve every slot
+        (a node answers PING while the cluster refuses commands)."""
         try:
+            if isinstance(self._redis, RedisCluster):
+                return (await self._redis.cluster_info()).get("cluster_state") == "ok"
             return bool(await self._redis.ping())
         except (RedisError, RedisClusterException, OSError, TimeoutError):
             return False

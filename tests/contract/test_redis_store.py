@@ -14,6 +14,7 @@ from chatserver.models import Position, User
 from chatserver.stores.base import Announcement, Draft, RateLimit
 from chatserver.stores.redis import RedisStore, connect
 from chatserver.stores.redis_keys import room_tag
+from tests.conftest import eventually, free_port
 
 ANA = User("u-ana", "Ana")
 BEN = User("u-ben", "Ben")
@@ -165,3 +166,23 @@ async def test_appends_in_flight_when_scripts_were_flushed_are_each_stored_once(
     assert sorted(a.message["seq"] for a in appended) == list(range(2, 32))
     page = await store.history("lobby", None, 100)
     assert [m["seq"] for m in page.messages] == list(range(1, 32))
+
+
+async def test_the_pubsub_client_of_a_cluster_uses_the_first_seed_that_answers(redis_cluster):
+    """python-socketio's manager gets a plain client; Redis forwards a PUBLISH on any
+    node to subscribers on every node."""
+    unreachable = free_port()
+    listener = connect(redis_cluster.url.replace("://", f"://127.0.0.1:{unreachable},"), for_pubsub=True)
+    publisher = Redis(port=redis_cluster.masters[-1].port)
+    pubsub = listener.pubsub()
+    try:
+        await pubsub.subscribe("test-seeds")
+        assert (await listener.connection_pool.get_connection()).port == redis_cluster.masters[0].port
+        await publisher.publish("test-seeds", "hello")
+        message = await eventually(lambda: pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1),
+                                   lambda item: item is not None, 5, what="the message from another node")
+        assert message["data"] == b"hello"
+    finally:
+        await pubsub.aclose()
+        await listener.aclose()
+        await publisher.aclose()
