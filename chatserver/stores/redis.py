@@ -209,9 +209,16 @@ class RedisStore:
         return sorted(users, key=lambda user: (user.name, user.id))
 
     async def online_rooms(self, limit: int) -> list[tuple[str, int]]:
+        """The online index picks the rooms; each room's own users hash gives the count,
+        since the index is updated beside the room's script, not in it, and an instance
+        that died (or lost Redis) between the two left it off by one."""
         async with self._available():
-            rows = await self._redis.zrange(self._keys.online, 0, limit - 1, desc=True, withscores=True)
-        counts = [(str(row[0]), int(row[1])) for row in rows if float(row[1]) > 0]
+            rooms = [str(room) for room in await self._redis.zrange(self._keys.online, 0, limit - 1, desc=True)]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for room in rooms:
+                    pipe.hlen(self._keys.room(room).users)
+                users = await pipe.execute()
+        counts = [(room, int(count)) for room, count in zip(rooms, users, strict=True) if int(count) > 0]
         return sorted(counts, key=lambda item: (-item[1], item[0]))
 
     async def heartbeat(self) -> bool:

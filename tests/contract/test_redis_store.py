@@ -87,6 +87,16 @@ async def test_a_dead_instance_is_reaped_and_its_users_reported_left(make_store)
     assert await alive.reap(expiry=0.2) == []  # reaped once, by whoever came first
 
 
+async def test_online_counts_come_from_the_rooms_even_when_the_index_drifted(make_store):
+    store = make_store("a")
+    await store.add_presence("lobby", ANA, "c1")
+    await store.add_presence("lobby", BEN, "c2")
+    # as if an instance died between a room's script and the index update beside it
+    await store._redis.zincrby(store._keys.online, 5, "lobby")
+    await store._redis.zincrby(store._keys.online, 1, "ghost")
+    assert await store.online_rooms(10) == [("lobby", 2)]
+
+
 async def test_two_reapers_at_once_report_each_user_once(make_store):
     dead = make_store("dead")
     await dead.heartbeat()
