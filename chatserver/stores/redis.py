@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import secrets
-import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any, Literal, overload
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -18,14 +15,15 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisClusterException, RedisError
 from redis.retry import Retry
 
-from ..errors import RateLimited, StoreUnavailable
-from ..models import MessageDict, Position, User
+from ..errors import RateLimited
+from ..models import MessageDict, Position
 from . import redis_scripts as lua
 from .base import Announcement, Appended, Draft, Page, PrivateRoom, RateLimit, Recovery
 from .batching import BatchedScript
 from .memory import new_epoch
 from .redis_cluster import cluster_client, seed_client
 from .redis_keys import Keys
+from .redis_presence import RedisClient, RedisPresence
 from .redis_urls import is_cluster_url, is_sentinel_url, parse_cluster_url, parse_sentinel_url
 
 log = logging.getLogger(__name__)
@@ -33,8 +31,6 @@ log = logging.getLogger(__name__)
 DUPLICATE, LIMITED = 1, 2  # the append script's outcomes besides 0, stored
 COMMAND_TIMEOUT = 2.0  # seconds; a request that needs Redis fails within a few seconds
 
-
-RedisClient = Redis | RedisCluster
 
 
 @overload
@@ -78,34 +74,19 @@ class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
     (as for one server) instead of refusing past `max_connections`."""
 
 
-class RedisStore:
+class RedisStore(RedisPresence):
     """The `Store` protocol in Redis; every multi-key step is one Lua script in one hash
     slot (`redis_keys.py`), so the same store runs on one server and on a Cluster."""
 
     def __init__(self, redis: RedisClient, instance: str, prefix: str = "chat:") -> None:
-        self._redis = redis
-        self._instance = instance
-        self._keys = Keys(prefix)
+        super().__init__(redis, instance, Keys(prefix), timeout=COMMAND_TIMEOUT)
         # On a Cluster a user's rate window and a room's keys may live on different
         # nodes, so the window is checked apart, one round trip before the append.
         self._rate_apart = isinstance(redis, RedisCluster)
         self._append = BatchedScript(redis, redis.register_script(lua.APPEND), timeout=COMMAND_TIMEOUT)
         self._rate = BatchedScript(redis, redis.register_script(lua.RATE), timeout=COMMAND_TIMEOUT)
         self._recover = redis.register_script(lua.RECOVER)
-        self._add_presence = redis.register_script(lua.ADD_PRESENCE)
-        self._remove_presence = redis.register_script(lua.REMOVE_PRESENCE)
-        self._reap_room = BatchedScript(redis, redis.register_script(lua.REAP_ROOM), timeout=COMMAND_TIMEOUT)
-        self._decrement = redis.register_script(lua.DECREMENT)
         self._admit = redis.register_script(lua.ADMIT)
-
-    @asynccontextmanager
-    async def _available(self) -> AsyncIterator[None]:
-        """Turn Redis being away into a `StoreUnavailable` the client sees as `internal`."""
-        try:
-            yield
-        except (RedisError, RedisClusterException, OSError, TimeoutError) as error:
-            log.warning("redis unavailable", extra={"error": f"{type(error).__name__}: {error}"})
-            raise StoreUnavailable() from None
 
     # --- messages -----------------------------------------------------------
 
@@ -170,82 +151,6 @@ class RedisStore:
         messages = _messages(entries[:limit])
         messages.reverse()
         return Page(messages=messages, has_more=len(entries) > limit)
-
-    # --- presence -----------------------------------------------------------
-    # A connection's entry lives in its room's slot, in a set per instance; the instance's
-    # index of rooms (`instance_rooms`) and the online counts live elsewhere, so each step
-    # is the room's script plus single-key updates. The index is raised before an entry
-    # exists and lowered after it is gone, so a reaper always finds every entry.
-
-    async def add_presence(self, room: str, user: User, conn: str) -> bool:
-        async with self._available():
-            await self._redis.zincrby(self._keys.instance_rooms(self._instance), 1, room)
-            first, public = await self._add_presence(keys=self._presence_keys(room, self._instance),
-                                                     args=[user.id, json.dumps(user.as_dict()), f"{user.id}\n{conn}"])
-            if int(first) and int(public):
-                await self._redis.zincrby(self._keys.online, 1, room)
-        return bool(int(first))
-
-    async def remove_presence(self, room: str, user: User, conn: str) -> bool:
-        async with self._available():
-            removed, last, public = await self._remove_presence(keys=self._presence_keys(room, self._instance),
-                                                                args=[user.id, f"{user.id}\n{conn}"])
-            lower = []
-            if int(removed):
-                lower.append(self._decrement(keys=[self._keys.instance_rooms(self._instance)], args=[room, 1]))
-            if int(last) and int(public):
-                lower.append(self._decrement(keys=[self._keys.online], args=[room, 1]))
-            await asyncio.gather(*lower)
-        return bool(int(last))
-
-    def _presence_keys(self, room: str, instance: str) -> list[str]:
-        keys = self._keys.room(room)
-        return [keys.users, keys.conns, keys.instance(instance), keys.private]
-
-    async def members(self, room: str) -> list[User]:
-        async with self._available():
-            raw = await self._redis.hvals(self._keys.room(room).users)
-        users = [User(**json.loads(item)) for item in raw]
-        return sorted(users, key=lambda user: (user.name, user.id))
-
-    async def online_rooms(self, limit: int) -> list[tuple[str, int]]:
-        """The online index picks the rooms; each room's own users hash gives the count,
-        since the index is updated beside the room's script, not in it, and an instance
-        that died (or lost Redis) between the two left it off by one."""
-        async with self._available():
-            rooms = [str(room) for room in await self._redis.zrange(self._keys.online, 0, limit - 1, desc=True)]
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for room in rooms:
-                    pipe.hlen(self._keys.room(room).users)
-                users = await pipe.execute()
-        counts = [(room, int(count)) for room, count in zip(rooms, users, strict=True) if int(count) > 0]
-        return sorted(counts, key=lambda item: (-item[1], item[0]))
-
-    async def heartbeat(self) -> bool:
-        async with self._available():
-            added = await self._redis.zadd(self._keys.instances, {self._instance: int(time.time() * 1000)})
-        return bool(added)
-
-    async def reap(self, expiry: float) -> list[tuple[str, User]]:
-        deadline = int((time.time() - expiry) * 1000)
-        left: list[tuple[str, User]] = []
-        async with self._available():
-            for instance in await self._redis.zrangebyscore(self._keys.instances, "-inf", deadline):
-                left += await self._reap_instance(str(instance))
-        return left
-
-    async def _reap_instance(self, instance: str) -> list[tuple[str, User]]:
-        """Remove a dead instance's entries room by room (each room in one step, so two
-        reapers never both report a user), then the instance itself."""
-        rooms = [str(room) for room in await self._redis.zrange(self._keys.instance_rooms(instance), 0, -1)]
-        reaped = await asyncio.gather(*(self._reap_room(keys=self._presence_keys(room, instance), args=[])
-                                        for room in rooms))
-        left = [(room, users) for room, (public, *users) in zip(rooms, reaped, strict=True) if users]
-        await asyncio.gather(*(self._decrement(keys=[self._keys.online], args=[room, len(users)])
-                               for room, (public, *users) in zip(rooms, reaped, strict=True) if users and int(public)))
-        await self._redis.delete(self._keys.instance_rooms(instance))
-        await self._redis.zrem(self._keys.instances, instance)
-        return [(room, User(**json.loads(user))) for room, users in left for user in users]
 
     # --- private rooms ------------------------------------------------------
 

@@ -97,6 +97,19 @@ async def test_online_counts_come_from_the_rooms_even_when_the_index_drifted(mak
     assert await store.online_rooms(10) == [("lobby", 2)]
 
 
+async def test_a_failed_update_beside_a_removal_still_reports_who_left(make_store, monkeypatch):
+    store = make_store("a")
+    await store.add_presence("lobby", ANA, "c1")
+
+    async def unavailable(**_):
+        raise ConnectionError("Redis went away after the room's script")
+
+    monkeypatch.setattr(store, "_decrement", unavailable)
+    assert await store.remove_presence("lobby", ANA, "c1") is True  # announced once, here
+    assert await store.members("lobby") == [] and await store.online_rooms(10) == []
+    assert await store.remove_presence("lobby", ANA, "c1") is False
+
+
 async def test_two_reapers_at_once_report_each_user_once(make_store):
     dead = make_store("dead")
     await dead.heartbeat()
