@@ -274,6 +274,7 @@ async def test_a_cluster_node_going_away_and_coming_back(redis_cluster, start_se
         assert ana.sio.connected and ben.sio.connected
     finally:
         seed.start()
+    restarted = time.monotonic()
     await wait_ready(a.url, 200)
     await wait_ready(b.url, 200)
 
@@ -283,6 +284,7 @@ async def test_a_cluster_node_going_away_and_coming_back(redis_cluster, start_se
     ack = await eventually(send_after, lambda ack: ack["ok"], 30, interval=0.5,
                            what="a message accepted after the node came back")
     acked.append(ack["message"])
+    print(f"cluster node restart: a message accepted {time.monotonic() - restarted:.1f} s after the restart")
     assert [m["seq"] for m in acked] == [1, 2, 3, 4]  # same epoch: nothing acknowledged was lost
 
     async def live_again() -> bool:
@@ -291,6 +293,7 @@ async def test_a_cluster_node_going_away_and_coming_back(redis_cluster, start_se
 
     # the pub/sub client of each instance reconnects to the next seed that answers
     await eventually(live_again, bool, 30, interval=0.5, what="Ben hearing Ana again")
+    print(f"live across instances again {time.monotonic() - restarted:.1f} s after the restart")
     history = await ben.call("history", {"room": room, "limit": 100})
     assert [m["id"] for m in history["messages"]] == [m["id"] for m in acked]
     await eventually(lambda: member_names(ben, room), lambda names: names == ["Ana", "Ben"], 10,
