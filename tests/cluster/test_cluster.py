@@ -21,9 +21,11 @@ def shared_redis_url(request: pytest.FixtureRequest, kind: str) -> str:
 
 
 @pytest.fixture(params=["redis", "sentinel", "cluster"])
-def cluster(request, start_server):
-    """Three instances on one Redis server, on the master a Sentinel names, or on a Redis Cluster."""
+def cluster(request):
+    """Three instances on one Redis server, on the master a Sentinel names, or on a Redis Cluster.
+    Redis is set up before `start_server`, so the instances stop before it does."""
     url = shared_redis_url(request, request.param)
+    start_server = request.getfixturevalue("start_server")
     return [start_server(REDIS_URL=url, RATE_LIMIT="100000") for _ in range(3)]
 
 

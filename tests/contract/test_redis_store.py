@@ -122,7 +122,7 @@ async def test_two_reapers_at_once_report_each_user_once(make_store):
     assert await reapers[0].online_rooms(100) == []
 
 
-async def test_a_message_costs_one_round_trip_on_one_server(request, make_store, store_url):
+async def test_a_message_costs_one_round_trip_on_one_server_and_two_on_a_cluster(request, make_store, store_url):
     """One EVALSHA stores, dedupes and rate-limits on one server; on a Cluster the user's
     rate window is counted first, in its own slot (`RedisStore._count_rate_apart`)."""
     store = make_store("a")
