@@ -45,8 +45,8 @@ def connect(url: str, max_connections: int = 64, *, for_pubsub: bool = False) ->
     Sentinel every new connection asks the sentinels for the master, so after a failover
     the client follows the promoted replica. On a Cluster the store gets redis-py's
     cluster client (`max_connections` per node); python-socketio's manager gets a client
-    to one seed node, as the cluster client has no pub/sub. `for_pubsub`: for that
-    manager, replies stay bytes and reads have no timeout (a subscriber waits for messages).
+    to one seed node, for classic pub/sub (which reaches every node). `for_pubsub`: for
+    that manager, replies stay bytes and reads have no timeout (a subscriber waits for messages).
     """
     options: dict[str, Any] = {
         "max_connections": max_connections, "timeout": COMMAND_TIMEOUT,
