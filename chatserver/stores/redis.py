@@ -19,7 +19,6 @@ from ..errors import RateLimited
 from ..models import MessageDict, Position
 from . import redis_scripts as lua
 from .base import Announcement, Appended, Draft, Page, PrivateRoom, RateLimit, Recovery
-from .batching import BatchedScript
 from .memory import new_epoch
 from .redis_cluster import cluster_client, seed_client
 from .redis_keys import Keys
@@ -30,7 +29,7 @@ log = logging.getLogger(__name__)
 
 DUPLICATE, LIMITED = 1, 2  # the append script's outcomes besides 0, stored
 COMMAND_TIMEOUT = 2.0  # seconds; a request that needs Redis fails within a few seconds
-
+TURN_WAIT = 5.0  # seconds an operation may wait for its turn on a Cluster (a burst queues; an outage fails fast)
 
 
 @overload
@@ -79,14 +78,14 @@ class RedisStore(RedisPresence):
     slot (`redis_keys.py`), so the same store runs on one server and on a Cluster."""
 
     def __init__(self, redis: RedisClient, instance: str, prefix: str = "chat:") -> None:
-        super().__init__(redis, instance, Keys(prefix), timeout=COMMAND_TIMEOUT)
+        super().__init__(redis, instance, Keys(prefix), timeout=COMMAND_TIMEOUT, turn_wait=TURN_WAIT)
         # On a Cluster a user's rate window and a room's keys may live on different
         # nodes, so the window is checked apart, one round trip before the append.
         self._rate_apart = isinstance(redis, RedisCluster)
-        self._append = BatchedScript(redis, redis.register_script(lua.APPEND), timeout=COMMAND_TIMEOUT)
-        self._rate = BatchedScript(redis, redis.register_script(lua.RATE), timeout=COMMAND_TIMEOUT)
-        self._recover = redis.register_script(lua.RECOVER)
-        self._admit = redis.register_script(lua.ADMIT)
+        self._append = self._batched(lua.APPEND)
+        self._rate = self._batched(lua.RATE)
+        self._recover = self._batched(lua.RECOVER)
+        self._admit = self._batched(lua.ADMIT)
 
     # --- messages -----------------------------------------------------------
 
@@ -198,7 +197,7 @@ class RedisStore(RedisPresence):
             return False
 
     async def close(self) -> None:
-        for batched in (self._append, self._rate, self._reap_room):
+        for batched in self._batches:
             await batched.close()
         await self._redis.aclose()
 

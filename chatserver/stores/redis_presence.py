@@ -38,43 +38,78 @@ class RedisPresence:
     """The `PresenceStore` protocol in Redis, and the base of `RedisStore`: the client,
     the key names and the mapping of Redis failures to `StoreUnavailable`."""
 
-    def __init__(self, redis: RedisClient, instance: str, keys: Keys, *, timeout: float) -> None:
+    def __init__(self, redis: RedisClient, instance: str, keys: Keys, *, timeout: float, turn_wait: float) -> None:
         self._redis = redis
         self._instance = instance
         self._keys = keys
-        self._add_presence = redis.register_script(lua.ADD_PRESENCE)
-        self._remove_presence = redis.register_script(lua.REMOVE_PRESENCE)
-        self._reap_room = BatchedScript(redis, redis.register_script(lua.REAP_ROOM), timeout=timeout)
-        self._decrement = redis.register_script(lua.DECREMENT)
+        self._timeout = timeout
+        # Every script is batched: besides sharing round trips, that bounds the connections
+        # a burst takes (each script has at most one round trip out).
+        self._batches: list[BatchedScript] = []
+        self._add_presence = self._batched(lua.ADD_PRESENCE)
+        self._remove_presence = self._batched(lua.REMOVE_PRESENCE)
+        self._reap_room = self._batched(lua.REAP_ROOM)
+        self._decrement = self._batched(lua.DECREMENT)
+        # redis-py's cluster client refuses a command past `max_connections` to a node
+        # where the single-server pool waits for a free connection, so on a Cluster an
+        # operation waits here for a turn: an operation holds at most two connections at
+        # once, and a quarter of the pool per turn leaves room for the batches.
+        self._cluster = redis if isinstance(redis, RedisCluster) else None
+        per_node = int(self._cluster.connection_kwargs.get("max_connections", 4)) if self._cluster else 0
+        self._turns = asyncio.Semaphore(max(1, per_node // 4))
+        self._turn_wait = turn_wait
+
+    def _batched(self, script: str) -> BatchedScript:
+        """`script`, registered, with its calls batched (closed by `close`)."""
+        batched = BatchedScript(self._redis, self._redis.register_script(script), timeout=self._timeout)
+        self._batches.append(batched)
+        return batched
 
     @asynccontextmanager
     async def _available(self) -> AsyncIterator[None]:
-        """Turn Redis being away into a `StoreUnavailable` the client sees as `internal`."""
+        """Turn Redis being away (or no turn within `turn_wait`) into a `StoreUnavailable`
+        the client sees as `internal`."""
         try:
-            yield
+            async with self._turn():
+                yield
         except (RedisError, RedisClusterException, OSError, TimeoutError) as error:
             log.warning("redis unavailable", extra={"error": f"{type(error).__name__}: {error}"})
             raise StoreUnavailable() from None
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """On a Cluster, wait for a turn; one server's pool waits by itself."""
+        if self._cluster is None:
+            yield
+            return
+        # learn the slot map before the first command: redis-py 8.1 broke connections of
+        # a burst of first commands while it did (tests/contract: the burst of joins)
+        await self._cluster.initialize()
+        await asyncio.wait_for(self._turns.acquire(), self._turn_wait)
+        try:
+            yield
+        finally:
+            self._turns.release()
 
     async def add_presence(self, room: str, user: User, conn: str) -> bool:
         async with self._available():
             await self._redis.zincrby(self._keys.instance_rooms(self._instance), 1, room)
             first, public = await self._add_presence(keys=self._presence_keys(room, self._instance),
                                                      args=[user.id, json.dumps(user.as_dict()), f"{user.id}\n{conn}"])
-        if int(first) and int(public):
-            await self._beside(self._redis.zincrby(self._keys.online, 1, room))
+            if int(first) and int(public):
+                await self._beside(self._redis.zincrby(self._keys.online, 1, room))
         return bool(int(first))
 
     async def remove_presence(self, room: str, user: User, conn: str) -> bool:
         async with self._available():
             removed, last, public = await self._remove_presence(keys=self._presence_keys(room, self._instance),
                                                                 args=[user.id, f"{user.id}\n{conn}"])
-        updates = []
-        if int(removed):
-            updates.append(self._decrement(keys=[self._keys.instance_rooms(self._instance)], args=[room, 1]))
-        if int(last) and int(public):
-            updates.append(self._decrement(keys=[self._keys.online], args=[room, 1]))
-        await self._beside(*updates)
+            updates = []
+            if int(removed):
+                updates.append(self._decrement(keys=[self._keys.instance_rooms(self._instance)], args=[room, 1]))
+            if int(last) and int(public):
+                updates.append(self._decrement(keys=[self._keys.online], args=[room, 1]))
+            await self._beside(*updates)
         return bool(int(last))
 
     async def _beside(self, *updates: Awaitable[Any]) -> bool:

@@ -209,3 +209,14 @@ async def test_the_pubsub_client_of_a_cluster_uses_the_first_seed_that_answers(r
         await pubsub.aclose()
         await listener.aclose()
         await publisher.aclose()
+
+
+async def test_a_burst_of_joins_waits_for_connections_instead_of_failing(make_store):
+    """A reconnect storm: far more operations at once than the client has connections
+    (on a Cluster its pools refuse rather than wait, so the store bounds what is in flight)."""
+    store = make_store("a")
+    users = [User(f"u{n}", f"User {n}") for n in range(1000)]
+    first = await asyncio.gather(*(store.add_presence(f"room-{n % 300}", user, f"c{n}")
+                                   for n, user in enumerate(users)))
+    assert all(first)
+    assert sum(count for _, count in await store.online_rooms(1000)) == 1000
