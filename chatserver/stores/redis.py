@@ -84,8 +84,8 @@ class RedisStore(RedisPresence):
         self._rate_apart = isinstance(redis, RedisCluster)
         self._append = self._batched(lua.APPEND)
         self._rate = self._batched(lua.RATE)
-        self._recover = self._batched(lua.RECOVER)
-        self._admit = self._batched(lua.ADMIT)
+        self._recover = self._script(lua.RECOVER)
+        self._admit = self._script(lua.ADMIT)
 
     # --- messages -----------------------------------------------------------
 

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
@@ -34,6 +34,12 @@ log = logging.getLogger(__name__)
 RedisClient = Redis | RedisCluster
 
 
+class ScriptCall(Protocol):
+    """A Lua script to call: redis-py's `AsyncScript` or a `BatchedScript`."""
+
+    def __call__(self, *, keys: list[str], args: list[str | int]) -> Awaitable[Any]: ...
+
+
 class RedisPresence:
     """The `PresenceStore` protocol in Redis, and the base of `RedisStore`: the client,
     the key names and the mapping of Redis failures to `StoreUnavailable`."""
@@ -43,18 +49,16 @@ class RedisPresence:
         self._instance = instance
         self._keys = keys
         self._timeout = timeout
-        # Every script is batched: besides sharing round trips, that bounds the connections
-        # a burst takes (each script has at most one round trip out).
+        self._cluster = redis if isinstance(redis, RedisCluster) else None
         self._batches: list[BatchedScript] = []
-        self._add_presence = self._batched(lua.ADD_PRESENCE)
-        self._remove_presence = self._batched(lua.REMOVE_PRESENCE)
-        self._reap_room = self._batched(lua.REAP_ROOM)
-        self._decrement = self._batched(lua.DECREMENT)
+        self._add_presence = self._script(lua.ADD_PRESENCE)
+        self._remove_presence = self._script(lua.REMOVE_PRESENCE)
+        self._reap_room = self._script(lua.REAP_ROOM)
+        self._decrement = self._script(lua.DECREMENT)
         # redis-py's cluster client refuses a command past `max_connections` to a node
         # where the single-server pool waits for a free connection, so on a Cluster an
         # operation waits here for a turn: an operation holds at most two connections at
         # once, and a quarter of the pool per turn leaves room for the batches.
-        self._cluster = redis if isinstance(redis, RedisCluster) else None
         per_node = int(self._cluster.connection_kwargs.get("max_connections", 4)) if self._cluster else 0
         self._turns = asyncio.Semaphore(max(1, per_node // 4))
         self._turn_wait = turn_wait
@@ -64,6 +68,12 @@ class RedisPresence:
         batched = BatchedScript(self._redis, self._redis.register_script(script), timeout=self._timeout)
         self._batches.append(batched)
         return batched
+
+    def _script(self, script: str) -> ScriptCall:
+        """`script`, registered: on one server called through the pool (which waits for a
+        free connection, and reconnects within a call after Redis restarted); on a Cluster
+        batched, so that a burst takes at most one connection per node and script."""
+        return self._batched(script) if self._cluster else self._redis.register_script(script)
 
     @asynccontextmanager
     async def _available(self) -> AsyncIterator[None]:
