@@ -27,6 +27,8 @@ from .service import ChatService
 from .stores.base import Store
 from .stores.memory import MemoryStore
 from .stores.redis import RedisStore, connect, instance_id
+from .stores.redis_keys import room_tag
+from .stores.redis_urls import is_cluster_url
 from .transport import ChatManager, ChatRedisManager, ChatSocketServer
 
 log = logging.getLogger(__name__)
@@ -102,16 +104,18 @@ def _shared_state(settings: Settings) -> tuple[Store, socketio.AsyncManager]:
     instance = instance_id()
     log.info("shared mode", extra={"instance": instance, "redis": _redacted(settings.redis_url)})
     store = RedisStore(connect(settings.redis_url), instance=instance, prefix=REDIS_PREFIX)
+    # On a Cluster the manager's connection reaches one node, which refuses SSUBSCRIBE to a
+    # channel of another shard: room channels stay classic there (Redis copies them to every node).
+    sharded = settings.sharded_pubsub == "auto" and not is_cluster_url(settings.redis_url)
     manager = ChatRedisManager(settings.redis_url, ordered_event="message", channel=REDIS_PREFIX + "socketio",
-                               room_channel=_room_channel, channel_linger=settings.channel_linger,
-                               sharded=settings.sharded_pubsub == "auto")
+                               room_channel=_room_channel, channel_linger=settings.channel_linger, sharded=sharded)
     return store, manager
 
 
 def _room_channel(manager_room: str) -> str | None:
     """A chat room's own pub/sub channel, in the hash slot of the room's keys."""
     room = chat_room(manager_room)
-    return None if room is None else f"{REDIS_PREFIX}{{{room}}}:events"
+    return None if room is None else f"{REDIS_PREFIX}{room_tag(room)}:events"
 
 
 def _redacted(url: str) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from .stores.redis_urls import SINGLE_SCHEMES, is_sentinel_url, parse_sentinel_url
+from .stores.redis_urls import SINGLE_SCHEMES, is_cluster_url, is_sentinel_url, parse_cluster_url, parse_sentinel_url
 
 Transport = Literal["polling", "websocket"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -117,7 +117,8 @@ class Settings:
                    f"must be at least {API_KEY_MIN_LENGTH} characters")
         if self.redis_url is not None:
             _check(_is_redis_url(self.redis_url), "REDIS_URL",
-                   "must be redis://, rediss://, unix:// or redis+sentinel://host:port[,host:port]/service_name")
+                   "must be redis://, rediss://, unix://, redis+sentinel://host:port[,host:port]/service_name"
+                   " or redis+cluster://host:port[,host:port]")
             _check(self.secret_key is not None, "SECRET_KEY",
                    "is required when REDIS_URL is set, so that all instances accept the same tokens")
         for origin in self.cors_origins:
@@ -126,12 +127,13 @@ class Settings:
 
 
 def _is_redis_url(url: str) -> bool:
-    if is_sentinel_url(url):
-        try:
-            parse_sentinel_url(url)
-        except ValueError:
-            return False
-        return True
+    for matches, parse in ((is_sentinel_url, parse_sentinel_url), (is_cluster_url, parse_cluster_url)):
+        if matches(url):
+            try:
+                parse(url)
+            except ValueError:
+                return False
+            return True
     return url.startswith(tuple(f"{scheme}://" for scheme in SINGLE_SCHEMES))
 
 

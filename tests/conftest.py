@@ -149,6 +149,12 @@ class RedisProcess:
             self.proc.kill()
             self.proc.wait()
 
+    def shut_down(self) -> None:
+        """Stop as an operator does (SIGTERM): Redis writes its append-only file out first."""
+        assert self.proc is not None
+        self.proc.terminate()
+        self.proc.wait(10)
+
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
@@ -202,6 +208,57 @@ def sentinel_set(tmp_path: Path) -> Iterator[SentinelSet]:
     yield servers
     for process in (sentinel, replica, master):
         process.stop()
+
+
+@dataclass
+class RedisCluster:
+    """Three masters, no replicas, holding every slot between them."""
+
+    masters: list[RedisProcess]
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{master.port}" for master in self.masters)
+
+    def state_ok(self, *masters: RedisProcess) -> bool:
+        """Whether each of `masters` (default: all) reports `cluster_state:ok`."""
+        return all(b"cluster_state:ok" in master.command("CLUSTER INFO") for master in masters or self.masters)
+
+    def master_for(self, tag: str) -> RedisProcess:
+        """The master serving the hash slot of `tag` (a key's hash tag, braces left out)."""
+        slot = int(self.masters[0].command(f"CLUSTER KEYSLOT {tag}").decode()[1:].split()[0])
+        for master in self.masters:
+            nodes = master.command("CLUSTER NODES").decode()
+            mine = next(line for line in nodes.splitlines() if "myself" in line)
+            for served in mine.split()[8:]:
+                first, _, last = served.partition("-")
+                if int(first) <= slot <= int(last or first):
+                    return master
+        raise LookupError(f"no master serves slot {slot}")
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A Redis Cluster of three masters on loopback, started once for the test session.
+    Each node keeps its cluster config and an append-only file in a directory of its own,
+    so a node shut down and restarted on its port rejoins with its slots and its data."""
+    masters = []
+    for n in range(3):
+        directory = tmp_path_factory.mktemp(f"cluster-{n}")
+        masters.append(RedisProcess(extra=(
+            "--cluster-enabled", "yes", "--cluster-config-file", str(directory / "nodes.conf"),
+            "--cluster-port", str(free_port()), "--cluster-node-timeout", "1000",
+            "--dir", str(directory), "--appendonly", "yes")).start())
+    cluster = RedisCluster(masters)
+    try:
+        subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{m.port}" for m in masters),
+                        "--cluster-replicas", "0", "--cluster-yes"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, timeout=30)
+        wait_until(cluster.state_ok, 15, lambda: "the cluster did not reach cluster_state:ok")
+        yield cluster
+    finally:
+        for master in masters:
+            master.stop()
 
 
 @pytest.fixture

@@ -147,9 +147,9 @@ class PresenceStore(Protocol):
         ...
 
     async def reap(self, expiry: float) -> list[tuple[str, User]]:
-        """Remove the presence of instances silent for `expiry` seconds, as one atomic
-        step (two instances reaping at once never both report a user); returns the
-        (room, user) pairs of users who thereby have no connection left."""
+        """Remove the presence of instances silent for `expiry` seconds, each room's
+        share in one atomic step (two instances reaping at once never both report a
+        user); returns the (room, user) pairs of users who thereby have no connection left."""
         ...
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, ResponseError
@@ -25,15 +26,19 @@ class BatchedScript:
     come back in call order, and callers resume in that order. A failed or interrupted
     exchange drops the connection (its replies can no longer be matched); the next one
     connects again.
+
+    On a Cluster the calls' keys live on several nodes, so a batch goes through redis-py's
+    cluster pipeline instead, which sends each node its share at once.
     """
 
-    def __init__(self, redis: Redis, script: AsyncScript, *, timeout: float) -> None:
+    def __init__(self, redis: Redis | RedisCluster, script: AsyncScript, *, timeout: float) -> None:
         self._redis = redis
         self._script = script
         self._timeout = timeout
-        pool = redis.connection_pool
-        self._connection: AbstractConnection = pool.connection_class(
-            **{**pool.connection_kwargs, "socket_timeout": None})
+        self._connection: AbstractConnection | None = None  # on a Cluster: none, the pipeline's
+        if isinstance(redis, Redis):
+            pool = redis.connection_pool
+            self._connection = pool.connection_class(**{**pool.connection_kwargs, "socket_timeout": None})
         self._busy = False  # a round trip is out
         self._waiting: list[_Call] = []
         self._batch: asyncio.Task[None] | None = None
@@ -54,7 +59,8 @@ class BatchedScript:
         return reply
 
     async def close(self) -> None:
-        await self._connection.disconnect()
+        if self._connection is not None:
+            await self._connection.disconnect()
 
     def _send_waiting(self, _: object = None) -> None:
         """The round trip out has come back: send what waited meanwhile, or go idle."""
@@ -90,6 +96,8 @@ class BatchedScript:
 
     async def _exchange(self, batch: list[_Call]) -> list[Any]:
         connection = self._connection
+        if connection is None:
+            return await self._pipelined(batch)
         commands = [("EVALSHA", self._script.sha, len(call.keys), *call.keys, *call.args) for call in batch]
         replies: list[Any] = []
         try:
@@ -107,6 +115,15 @@ class BatchedScript:
         except BaseException:
             await connection.disconnect(nowait=True)
             raise
+        return replies
+
+    async def _pipelined(self, batch: list[_Call]) -> list[Any]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for call in batch:
+                # not `pipe.evalsha`: redis-py's cluster pipeline refuses that method, but
+                # routes the command by its keys; NOSCRIPT is handled in `_replies`
+                pipe.execute_command("EVALSHA", self._script.sha, len(call.keys), *call.keys, *call.args)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
         return replies
 
 

@@ -1,5 +1,9 @@
 """Lua scripts that make each multi-key step of `RedisStore` atomic.
 
+Each script declares every key it touches in KEYS, and all of them share one hash
+slot (see `redis_keys.py`), so every script runs on a Redis Cluster too; the one
+exception, APPEND with a rate key, is used on a single server only.
+
 A room's history is a stream whose entry ids are `0-<seq>`, so `seq` ranges map
 directly onto XRANGE / XREVRANGE. The room's meta hash holds `seq` and `epoch`;
 if either the hash or the stream was lost (flush, eviction), the room starts
@@ -24,38 +28,59 @@ local function ensure_epoch(meta, log, fresh_epoch)
 end
 """
 
-# KEYS: meta, log, dedupe key ('' for none), rate key ('' for none)
-# ARGV: fresh epoch, message JSON without seq (starts with '{'), history size,
-#       dedupe ttl ms, rate limit, rate window ms, rate member,
-#       announcement channel ('' for none), prefix, suffix (published around the message),
-#       announcement command (PUBLISH or SPUBLISH)
-# Returns {0, seq} stored, {1, first message JSON} duplicate, {2, retry_after_ms} rate limited.
-APPEND = _ENSURE_EPOCH + """
-local meta, log, dedupe, rate = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-if dedupe ~= '' then
-  local first = redis.call('GET', dedupe)
-  if first then return {1, first} end
-end
-if rate ~= '' then
+# Shared: a sliding window in a sorted set, timed by Redis TIME so every instance counts
+# alike. Returns 0 and counts `member` when there is room, else the ms until there is.
+_RATE_WAIT = """
+local function rate_wait(rate, limit, window, member)
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local limit, window = tonumber(ARGV[5]), tonumber(ARGV[6])
   redis.call('ZREMRANGEBYSCORE', rate, '-inf', now - window)
   if redis.call('ZCARD', rate) >= limit then
     local oldest = redis.call('ZRANGE', rate, 0, 0, 'WITHSCORES')
-    return {2, tostring(tonumber(oldest[2]) + window - now)}
+    return tonumber(oldest[2]) + window - now
   end
-  redis.call('ZADD', rate, now, ARGV[7])
+  redis.call('ZADD', rate, now, member)
   redis.call('PEXPIRE', rate, window)
+  return 0
+end
+"""
+
+# KEYS: meta, log, then the dedupe key if ARGV[12] is '1', then the rate key if ARGV[5] > 0
+# (only where one script may touch both slots: a single server; on a Cluster the rate
+# window is checked first by RATE, in the user's slot)
+# ARGV: fresh epoch, message JSON without seq (starts with '{'), history size,
+#       dedupe ttl ms, rate limit (0: none), rate window ms, rate member,
+#       announcement channel ('' for none), prefix, suffix (published around the message),
+#       announcement command (PUBLISH or SPUBLISH), '1' when a dedupe key is given
+# Returns {0, seq} stored, {1, first message JSON} duplicate, {2, retry_after_ms} rate limited.
+APPEND = _ENSURE_EPOCH + _RATE_WAIT + """
+local meta, log = KEYS[1], KEYS[2]
+local dedupe, rate
+local next_key = 3
+if ARGV[12] == '1' then dedupe = KEYS[next_key]; next_key = next_key + 1 end
+if tonumber(ARGV[5]) > 0 then rate = KEYS[next_key] end
+if dedupe then
+  local first = redis.call('GET', dedupe)
+  if first then return {1, first} end
+end
+if rate then
+  local wait = rate_wait(rate, tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7])
+  if wait > 0 then return {2, tostring(wait)} end
 end
 local epoch, seq = ensure_epoch(meta, log, ARGV[1])
 seq = seq + 1
 local message = '{"seq":' .. seq .. ',' .. string.sub(ARGV[2], 2)
 redis.call('XADD', log, 'MAXLEN', tonumber(ARGV[3]), '0-' .. seq, 'm', message)
 redis.call('HSET', meta, 'seq', seq)
-if dedupe ~= '' then redis.call('SET', dedupe, message, 'PX', ARGV[4]) end
+if dedupe then redis.call('SET', dedupe, message, 'PX', ARGV[4]) end
 if ARGV[8] ~= '' then redis.call(ARGV[11], ARGV[8], ARGV[9] .. message .. ARGV[10]) end
 return {0, seq}
+"""
+
+# KEYS: a user's rate window. ARGV: limit, window ms, member.
+# Returns 0 when counted, else the ms to wait.
+RATE = _RATE_WAIT + """
+return rate_wait(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])
 """
 
 # KEYS: meta, log. ARGV: fresh epoch, since seq (-1: none), since epoch, latest.
@@ -77,59 +102,55 @@ if latest > 0 then recent = redis.call('XREVRANGE', log, '+', '-', 'COUNT', late
 return {epoch, seq, 0, recent}
 """
 
-# KEYS: room users hash, user's connection set, instance's entry set, online zset, private room hash
-# ARGV: user id, user JSON, connection id, room, instance entry. Returns 1 when first.
+# Presence of one room, all in its slot. KEYS: users hash, conns hash (user to count),
+# this instance's entry set in the room, private room hash.
+# ARGV: user id, user JSON, entry (`user\nconn`).
+# Returns {user's first connection, public room} as 0/1; recording an entry twice is a no-op.
 ADD_PRESENCE = """
-redis.call('SADD', KEYS[2], ARGV[3])
-redis.call('SADD', KEYS[3], ARGV[5])
-if redis.call('SCARD', KEYS[2]) == 1 then
+if redis.call('SADD', KEYS[3], ARGV[3]) == 0 then return {0, 0} end
+local public = 1 - redis.call('EXISTS', KEYS[4])
+if redis.call('HINCRBY', KEYS[2], ARGV[1], 1) == 1 then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-  if redis.call('EXISTS', KEYS[5]) == 0 then redis.call('ZINCRBY', KEYS[4], 1, ARGV[4]) end
-  return 1
+  return {1, public}
 end
-return 0
+return {0, public}
 """
 
-# Same KEYS and ARGV as ADD_PRESENCE. Returns 1 when the user has no connection left.
+# Same KEYS as ADD_PRESENCE. ARGV: user id, entry.
+# Returns {entry removed, user's last connection, public room} as 0/1.
 REMOVE_PRESENCE = """
-local removed = redis.call('SREM', KEYS[2], ARGV[3])
-redis.call('SREM', KEYS[3], ARGV[5])
-if removed == 1 and redis.call('SCARD', KEYS[2]) == 0 and redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then
-  if redis.call('EXISTS', KEYS[5]) == 0 then
-    if tonumber(redis.call('ZINCRBY', KEYS[4], -1, ARGV[4])) <= 0 then redis.call('ZREM', KEYS[4], ARGV[4]) end
-  end
-  return 1
+if redis.call('SREM', KEYS[3], ARGV[2]) == 0 then return {0, 0, 0} end
+local public = 1 - redis.call('EXISTS', KEYS[4])
+if redis.call('HINCRBY', KEYS[2], ARGV[1], -1) <= 0 then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  return {1, redis.call('HDEL', KEYS[1], ARGV[1]), public}
 end
-return 0
+return {1, 0, public}
 """
 
-# Remove every presence entry of instances that stopped heartbeating.
-# KEYS: instances zset, online zset. ARGV: key prefix, deadline (ms; older heartbeats are dead).
-# Returns a flat list {room, user JSON, ...} of users who have thereby left.
-REAP = """
-local prefix = ARGV[1]
-local left = {}
-for _, instance in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])) do
-  local entries_key = prefix .. 'instance:' .. instance .. ':presence'
-  for _, entry in ipairs(redis.call('SMEMBERS', entries_key)) do
-    local room, user_id, conn = string.match(entry, '^([^\\n]*)\\n([^\\n]*)\\n(.*)$')
-    local users = prefix .. 'presence:' .. room .. ':users'
-    local conns = prefix .. 'presence:' .. room .. ':conns:' .. user_id
-    if redis.call('SREM', conns, conn) == 1 and redis.call('SCARD', conns) == 0 then
-      local user = redis.call('HGET', users, user_id)
-      if user and redis.call('HDEL', users, user_id) == 1 then
-        table.insert(left, room)
-        table.insert(left, user)
-        if redis.call('EXISTS', prefix .. 'private:' .. room) == 0 then
-          if tonumber(redis.call('ZINCRBY', KEYS[2], -1, room)) <= 0 then redis.call('ZREM', KEYS[2], room) end
-        end
-      end
-    end
+# Remove every entry a dead instance held in one room, as one step, so that of two
+# reapers only one finds them. KEYS as ADD_PRESENCE, with the dead instance's entry set.
+# Returns {public room (0/1), user JSON...} for the users thereby left with no connection.
+REAP_ROOM = """
+local left = {1 - redis.call('EXISTS', KEYS[4])}
+for _, entry in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  local user_id = string.match(entry, '^([^\\n]*)\\n')
+  if redis.call('HINCRBY', KEYS[2], user_id, -1) <= 0 then
+    redis.call('HDEL', KEYS[2], user_id)
+    local user = redis.call('HGET', KEYS[1], user_id)
+    if user and redis.call('HDEL', KEYS[1], user_id) == 1 then table.insert(left, user) end
   end
-  redis.call('DEL', entries_key)
-  redis.call('ZREM', KEYS[1], instance)
 end
+redis.call('DEL', KEYS[3])
 return left
+"""
+
+# KEYS: a sorted set of counts. ARGV: member, amount. Lowers the member's count and
+# drops it at zero, in one step (a ZINCRBY then ZREM could drop a concurrent increment).
+DECREMENT = """
+if tonumber(redis.call('ZINCRBY', KEYS[1], -tonumber(ARGV[2]), ARGV[1])) <= 0 then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+end
 """
 
 # KEYS: private room hash, its member set. ARGV: user id, invite. Returns 1 when a member.

@@ -13,11 +13,19 @@ from tests.chat_client import ChatClient, new_room
 from tests.conftest import RedisProcess, eventually
 
 
-@pytest.fixture(params=["redis", "sentinel"])
-def cluster(request, start_server):
-    """Three instances on one Redis server, or on the master a Sentinel names."""
-    url = (request.getfixturevalue("redis_url") if request.param == "redis"
-           else request.getfixturevalue("sentinel_set").url)
+def shared_redis_url(request: pytest.FixtureRequest, kind: str) -> str:
+    """REDIS_URL of one Redis server, the master a Sentinel names, or a Redis Cluster."""
+    fixture = {"redis": "redis_url", "sentinel": "sentinel_set", "cluster": "redis_cluster"}[kind]
+    found = request.getfixturevalue(fixture)
+    return found if isinstance(found, str) else found.url
+
+
+@pytest.fixture(params=["redis", "sentinel", "cluster"])
+def cluster(request):
+    """Three instances on one Redis server, on the master a Sentinel names, or on a Redis Cluster.
+    Redis is set up before `start_server`, so the instances stop before it does."""
+    url = shared_redis_url(request, request.param)
+    start_server = request.getfixturevalue("start_server")
     return [start_server(REDIS_URL=url, RATE_LIMIT="100000") for _ in range(3)]
 
 
@@ -228,8 +236,10 @@ async def test_redis_going_away_and_coming_back(start_server, make_client):
         redis.stop()
 
 
-async def test_the_rate_limit_holds_across_instances(start_server, redis_url, make_client):
-    a, b = (start_server(REDIS_URL=redis_url, RATE_LIMIT="4") for _ in range(2))
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
+async def test_the_rate_limit_holds_across_instances(request, kind, start_server, make_client):
+    url = shared_redis_url(request, kind)
+    a, b = (start_server(REDIS_URL=url, RATE_LIMIT="4") for _ in range(2))
     ana_a = await make_client("Ana", url=a.url)
     ana_b = await make_client(url=b.url, session=ana_a.session)
     room = new_room("cluster")
@@ -241,3 +251,52 @@ async def test_the_rate_limit_holds_across_instances(start_server, redis_url, ma
     refused = await ana_b.call("message", {"room": room, "text": "fifth"})
     assert refused["error"]["code"] == "rate_limited" and 0 < refused["error"]["retry_after"] <= 10
     assert (await ana_a.call("message", {"room": room, "text": "fifth"}))["error"]["code"] == "rate_limited"
+
+
+async def test_a_cluster_node_going_away_and_coming_back(redis_cluster, start_server, make_client):
+    """The master holding a room's slot, which is also the first seed (where the pub/sub
+    client connects), is shut down and restarted with its append-only file."""
+    seed = redis_cluster.masters[0]
+    room = next(r for r in iter(lambda: new_room("cluster"), None) if redis_cluster.master_for(r) is seed)
+    a = start_server(REDIS_URL=redis_cluster.url, RATE_LIMIT="100000")
+    b = start_server(REDIS_URL=redis_cluster.url)
+    ana, ben = await make_client("Ana", url=a.url), await make_client("Ben", url=b.url)
+    await ana.join(room)
+    await ben.join(room)
+    acked = [await ana.send(room, f"before {n}") for n in range(3)]
+    await ben.wait_for("message", lambda m: len(m) == 3)
+
+    seed.shut_down()
+    try:
+        await wait_ready(a.url, 503)
+        started = time.monotonic()
+        refused = await ana.call("message", {"room": room, "text": "during the outage"}, timeout=10)
+        assert refused["ok"] is False and refused["error"]["code"] == "internal"
+        assert time.monotonic() - started < 5
+        assert ana.sio.connected and ben.sio.connected
+    finally:
+        seed.start()
+    restarted = time.monotonic()
+    await wait_ready(a.url, 200)
+    await wait_ready(b.url, 200)
+
+    async def send_after() -> dict:
+        return await ana.call("message", {"room": room, "text": "after", "client_id": "after-restart"}, timeout=10)
+
+    ack = await eventually(send_after, lambda ack: ack["ok"], 30, interval=0.5,
+                           what="a message accepted after the node came back")
+    acked.append(ack["message"])
+    print(f"cluster node restart: a message accepted {time.monotonic() - restarted:.1f} s after the restart")
+    assert [m["seq"] for m in acked] == [1, 2, 3, 4]  # same epoch: nothing acknowledged was lost
+
+    async def live_again() -> bool:
+        acked.append(await ana.send(room, f"probe {len(acked)}"))
+        return any(m["text"] == acked[-1]["text"] for m in ben.received["message"])
+
+    # the pub/sub client of each instance reconnects to the next seed that answers
+    await eventually(live_again, bool, 30, interval=0.5, what="Ben hearing Ana again")
+    print(f"live across instances again {time.monotonic() - restarted:.1f} s after the restart")
+    history = await ben.call("history", {"room": room, "limit": 100})
+    assert [m["id"] for m in history["messages"]] == [m["id"] for m in acked]
+    await eventually(lambda: member_names(ben, room), lambda names: names == ["Ana", "Ben"], 10,
+                     interval=0.5, what="both users in the members")

@@ -19,17 +19,36 @@ async def subscribers(redis: Redis, room: str, *, sharded: bool) -> int:
     return int(reply[1])
 
 
+@pytest.fixture(params=["sharded", "classic", "cluster"])
+def kind(request):
+    """Sharded or classic room channels on one Redis; on a Redis Cluster, classic ones
+    (the instances' pub/sub connection reaches one node) although SHARDED_PUBSUB is auto."""
+    return request.param
+
+
 @pytest.fixture
-async def redis(redis_url):
-    client = Redis.from_url(redis_url)
+def redis_for(kind, request):
+    """REDIS_URL, and where to count subscribers: the one server, or the Cluster's first
+    seed, which the instances' pub/sub connections reach."""
+    if kind != "cluster":
+        url = request.getfixturevalue("redis_url")
+        return url, url
+    cluster = request.getfixturevalue("redis_cluster")
+    return cluster.url, cluster.masters[0].url
+
+
+@pytest.fixture
+async def redis(redis_for):
+    client = Redis.from_url(redis_for[1])
     yield client
     await client.aclose()
 
 
-@pytest.mark.parametrize("sharded", [True, False], ids=["sharded", "classic"])
-async def test_an_instance_hears_a_room_only_while_someone_there_is_in_it(start_server, redis_url, redis,
-                                                                         make_client, sharded):
-    settings = {"REDIS_URL": redis_url, "CHANNEL_LINGER": "0.3", "SHARDED_PUBSUB": "auto" if sharded else "off"}
+async def test_an_instance_hears_a_room_only_while_someone_there_is_in_it(start_server, redis_for, redis,
+                                                                         make_client, kind):
+    sharded = kind == "sharded"
+    settings = {"REDIS_URL": redis_for[0], "CHANNEL_LINGER": "0.3",
+                "SHARDED_PUBSUB": "off" if kind == "classic" else "auto"}
     a, b = start_server(**settings), start_server(**settings)
     room, elsewhere = new_room("busy"), new_room("quiet")
     ana = await make_client("Ana", url=a.url)

@@ -23,9 +23,17 @@ class FakeClock:
         return self.now
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 def store_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture
+def store_url(store_kind: str, request: pytest.FixtureRequest) -> str:
+    """The REDIS_URL of a Redis store: one server, or the test session's Redis Cluster."""
+    if store_kind == "cluster":
+        return str(request.getfixturevalue("redis_cluster").url)
+    return str(request.getfixturevalue("redis_url"))
 
 
 @pytest.fixture
@@ -33,7 +41,7 @@ async def store(store_kind: str, request: pytest.FixtureRequest) -> AsyncIterato
     if store_kind == "memory":
         instance: Store = MemoryStore(clock=request.getfixturevalue("clock"))
     else:  # a key prefix of its own keeps tests apart in one Redis
-        url = request.getfixturevalue("redis_url")
+        url = request.getfixturevalue("store_url")
         instance = RedisStore(connect(url), instance="i-" + secrets.token_hex(4),
                               prefix=f"test:{secrets.token_hex(6)}:")
     yield instance

@@ -7,23 +7,34 @@ import json
 import secrets
 
 import pytest
+from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterPubSub
 
 from chatserver.models import Position, User
-from chatserver.stores.base import Announcement, Draft
+from chatserver.stores.base import Announcement, Draft, RateLimit
 from chatserver.stores.redis import RedisStore, connect
+from chatserver.stores.redis_keys import room_tag
+from tests.conftest import eventually, free_port
 
 ANA = User("u-ana", "Ana")
 BEN = User("u-ben", "Ben")
 
 
+@pytest.fixture(params=["redis", "cluster"])
+def store_url(request):
+    """One Redis server, or the test session's Redis Cluster."""
+    return (request.getfixturevalue("redis_url") if request.param == "redis"
+            else request.getfixturevalue("redis_cluster").url)
+
+
 @pytest.fixture
-async def make_store(redis_url):
+async def make_store(store_url):
     """Stores of distinct instances sharing one key prefix, as a cluster's instances do."""
     prefix = f"test:{secrets.token_hex(6)}:"
     stores: list[RedisStore] = []
 
     def make(instance: str) -> RedisStore:
-        stores.append(RedisStore(connect(redis_url), instance=instance, prefix=prefix))
+        stores.append(RedisStore(connect(store_url), instance=instance, prefix=prefix))
         return stores[-1]
 
     yield make
@@ -40,7 +51,7 @@ async def test_lost_history_starts_a_new_epoch(make_store):
     epoch = (await store.recover("lobby", None, latest=50)).epoch
     for n in range(3):
         await store.append(draft(n), history_size=100, dedupe_ttl=60, rate=None)
-    await store._redis.delete(store._room_keys("lobby")[1])  # the stream is gone (eviction, say)
+    await store._redis.delete(store._keys.room("lobby").log)  # the stream is gone (eviction, say)
     recovery = await store.recover("lobby", Position(3, epoch), latest=50)
     assert recovery.epoch != epoch and not recovery.recovered and recovery.seq == 0
     assert (await store.append(draft(9), history_size=100, dedupe_ttl=60, rate=None)).message["seq"] == 1
@@ -50,7 +61,7 @@ async def test_lost_meta_starts_a_new_epoch_and_drops_stale_history(make_store):
     store = make_store("a")
     epoch = (await store.recover("lobby", None, latest=50)).epoch
     await store.append(draft(1), history_size=100, dedupe_ttl=60, rate=None)
-    await store._redis.delete(store._room_keys("lobby")[0])
+    await store._redis.delete(store._keys.room("lobby").meta)
     recovery = await store.recover("lobby", Position(1, epoch), latest=50)
     assert recovery.epoch != epoch and recovery.messages == [] and recovery.seq == 0
 
@@ -60,24 +71,91 @@ async def test_a_dead_instance_is_reaped_and_its_users_reported_left(make_store)
     await dead.heartbeat()
     await dead.add_presence("lobby", ANA, "dead-c1")
     await dead.add_presence("lobby", BEN, "dead-c2")
+    await dead.add_presence("kitchen", ANA, "dead-c4")  # a room in another slot, likely on another node
+    await dead.add_presence("kitchen", ANA, "dead-c5")
+    await dead.add_presence("gone", BEN, "dead-c6")
+    await dead.remove_presence("gone", BEN, "dead-c6")
     await alive.add_presence("lobby", BEN, "alive-c3")  # Ben is also on a live instance
     await alive.heartbeat()
     assert await alive.reap(expiry=5) == []  # nobody is silent for 5 s yet
     await asyncio.sleep(0.3)
     await alive.heartbeat()
-    assert await alive.reap(expiry=0.2) == [("lobby", ANA)]
+    assert sorted(await alive.reap(expiry=0.2)) == [("kitchen", ANA), ("lobby", ANA)]
     assert await alive.members("lobby") == [BEN]
+    assert await alive.members("kitchen") == []
     assert await alive.online_rooms(10) == [("lobby", 1)]
     assert await alive.reap(expiry=0.2) == []  # reaped once, by whoever came first
 
 
+async def test_online_counts_come_from_the_rooms_even_when_the_index_drifted(make_store):
+    store = make_store("a")
+    await store.add_presence("lobby", ANA, "c1")
+    await store.add_presence("lobby", BEN, "c2")
+    # as if an instance died between a room's script and the index update beside it
+    await store._redis.zincrby(store._keys.online, 5, "lobby")
+    await store._redis.zincrby(store._keys.online, 1, "ghost")
+    assert await store.online_rooms(10) == [("lobby", 2)]
+
+
+async def test_a_failed_update_beside_a_removal_still_reports_who_left(make_store, monkeypatch):
+    store = make_store("a")
+    await store.add_presence("lobby", ANA, "c1")
+
+    async def unavailable(**_):
+        raise ConnectionError("Redis went away after the room's script")
+
+    monkeypatch.setattr(store, "_decrement", unavailable)
+    assert await store.remove_presence("lobby", ANA, "c1") is True  # announced once, here
+    assert await store.members("lobby") == [] and await store.online_rooms(10) == []
+    assert await store.remove_presence("lobby", ANA, "c1") is False
+
+
+async def test_two_reapers_at_once_report_each_user_once(make_store):
+    dead = make_store("dead")
+    await dead.heartbeat()
+    for n in range(20):
+        await dead.add_presence(f"room-{n}", ANA, f"c{n}")
+    await asyncio.sleep(0.3)
+    reapers = [make_store(f"reaper-{n}") for n in range(3)]
+    reaped = await asyncio.gather(*(reaper.reap(expiry=0.2) for reaper in reapers))
+    assert sorted(room for found in reaped for room, _ in found) == sorted(f"room-{n}" for n in range(20))
+    assert await reapers[0].online_rooms(100) == []
+
+
+async def test_a_message_costs_one_round_trip_on_one_server_and_two_on_a_cluster(request, make_store, store_url):
+    """One EVALSHA stores, dedupes and rate-limits on one server; on a Cluster the user's
+    rate window is counted first, in its own slot (`RedisStore._count_rate_apart`)."""
+    store = make_store("a")
+    rate = RateLimit(key=ANA.id, limit=100, window=10)
+    await store.append(draft(0), history_size=100, dedupe_ttl=60, rate=rate)  # the scripts are loaded
+    before = await script_calls(request, store_url)
+    retried = Draft(id="m1", room="lobby", user=ANA.as_dict(), text="t", ts=1, client_id="c1")
+    await store.append(retried, history_size=100, dedupe_ttl=60, rate=rate)
+    on_cluster = store_url.startswith("redis+cluster://")
+    assert await script_calls(request, store_url) - before == (2 if on_cluster else 1)
+
+
+async def script_calls(request, store_url: str) -> int:
+    """The EVALSHA calls the servers behind `store_url` have answered so far."""
+    urls = ([master.url for master in request.getfixturevalue("redis_cluster").masters]
+            if store_url.startswith("redis+cluster://") else [store_url])
+    total = 0
+    for url in urls:
+        client = Redis.from_url(url)
+        stats = await client.info("commandstats")
+        await client.aclose()
+        total += stats.get("cmdstat_evalsha", {}).get("calls", 0)
+    return total
+
+
 @pytest.mark.parametrize("command", ["PUBLISH", "SPUBLISH"])
 async def test_append_publishes_the_stored_message_in_the_same_step_and_a_retry_does_not(
-        make_store, redis_url, command):
+        make_store, store_url, command):
     store = make_store("a")
-    channel = f"test-announce-{{{secrets.token_hex(4)}}}"
+    channel = f"test-announce-{room_tag('lobby')}-{secrets.token_hex(4)}"  # in the room's slot, as SPUBLISH wants
     announce = Announcement(channel=channel, command=command, prefix='{"event":"message","data":[', suffix="]}")
-    listener = connect(redis_url)
+    listener = connect(store_url)  # on a Cluster, redis-py's cluster pub/sub finds the channel's shard
+    await listener.ping()  # (once the client has learnt the slot map)
     pubsub = listener.pubsub()
     await (pubsub.ssubscribe(channel) if command == "SPUBLISH" else pubsub.subscribe(channel))
     try:
@@ -88,7 +166,9 @@ async def test_append_publishes_the_stored_message_in_the_same_step_and_a_retry_
         published = []
         deadline = asyncio.get_running_loop().time() + 1
         while asyncio.get_running_loop().time() < deadline:
-            item = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+            sharded_on_a_cluster = command == "SPUBLISH" and isinstance(pubsub, ClusterPubSub)
+            receive = pubsub.get_sharded_message if sharded_on_a_cluster else pubsub.get_message
+            item = await receive(ignore_subscribe_messages=True, timeout=0.1)
             if item is not None:
                 published.append(item["data"])
         assert len(published) == 1
@@ -98,10 +178,10 @@ async def test_append_publishes_the_stored_message_in_the_same_step_and_a_retry_
         await listener.aclose()
 
 
-async def test_appends_in_flight_when_scripts_were_flushed_are_each_stored_once(make_store, redis_url):
+async def test_appends_in_flight_when_scripts_were_flushed_are_each_stored_once(make_store, store_url):
     store = make_store("a")
     await store.append(draft(0), history_size=100, dedupe_ttl=60, rate=None)  # the script is loaded
-    admin = connect(redis_url)
+    admin = connect(store_url)
     await admin.script_flush()  # as a restarted Redis: every EVALSHA gets NOSCRIPT
     await admin.aclose()
     appended = await asyncio.gather(*(store.append(draft(n), history_size=100, dedupe_ttl=60, rate=None)
@@ -109,3 +189,34 @@ async def test_appends_in_flight_when_scripts_were_flushed_are_each_stored_once(
     assert sorted(a.message["seq"] for a in appended) == list(range(2, 32))
     page = await store.history("lobby", None, 100)
     assert [m["seq"] for m in page.messages] == list(range(1, 32))
+
+
+async def test_the_pubsub_client_of_a_cluster_uses_the_first_seed_that_answers(redis_cluster):
+    """python-socketio's manager gets a plain client; Redis forwards a PUBLISH on any
+    node to subscribers on every node."""
+    unreachable = free_port()
+    listener = connect(redis_cluster.url.replace("://", f"://127.0.0.1:{unreachable},"), for_pubsub=True)
+    publisher = Redis(port=redis_cluster.masters[-1].port)
+    pubsub = listener.pubsub()
+    try:
+        await pubsub.subscribe("test-seeds")
+        assert (await listener.connection_pool.get_connection()).port == redis_cluster.masters[0].port
+        await publisher.publish("test-seeds", "hello")
+        message = await eventually(lambda: pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1),
+                                   lambda item: item is not None, 5, what="the message from another node")
+        assert message["data"] == b"hello"
+    finally:
+        await pubsub.aclose()
+        await listener.aclose()
+        await publisher.aclose()
+
+
+async def test_a_burst_of_joins_waits_for_connections_instead_of_failing(make_store):
+    """A reconnect storm: far more operations at once than the client has connections
+    (on a Cluster its pools refuse rather than wait, so the store bounds what is in flight)."""
+    store = make_store("a")
+    users = [User(f"u{n}", f"User {n}") for n in range(1000)]
+    first = await asyncio.gather(*(store.add_presence(f"room-{n % 300}", user, f"c{n}")
+                                   for n, user in enumerate(users)))
+    assert all(first)
+    assert sum(count for _, count in await store.online_rooms(1000)) == 1000

@@ -148,6 +148,17 @@ async def test_a_deduplicated_retry_costs_no_rate(store):
     assert (await append(store, draft(client_id="c"), rate=rate)).message == first.message
 
 
+async def test_retries_within_the_limit_leave_the_window_as_it_was(store):
+    rate = RateLimit(key=ANA.id, limit=2, window=10)
+    first = await append(store, draft(client_id="c"), rate=rate)
+    for _ in range(3):
+        assert (await append(store, draft(client_id="c"), rate=rate)).duplicate
+    assert (await append(store, draft(room="other"), rate=rate)).message["seq"] == 1  # the second of two
+    with pytest.raises(RateLimited):
+        await append(store, draft(room="third"), rate=rate)  # counted across rooms
+    assert (await append(store, draft(client_id="c"), rate=rate)).message == first.message
+
+
 async def test_presence_counts_users_not_connections(store):
     assert await store.add_presence("lobby", ANA, "c1") is True
     assert await store.add_presence("lobby", ANA, "c2") is False

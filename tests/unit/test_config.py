@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from chatserver.config import SETTING_NAMES, Settings, SettingsError, load_settings
-from chatserver.stores.redis_urls import parse_sentinel_url
+from chatserver.stores.redis_urls import parse_cluster_url, parse_sentinel_url
 from tests.conftest import ROOT
 
 SECRET = "s" * 32
@@ -73,7 +73,8 @@ def test_flags_win_over_the_environment():
     ({"REDIS_URL": "http://x", "SECRET_KEY": SECRET}, "REDIS_URL"),
     ({"REDIS_URL": "redis+sentinel://10.0.0.1:26379", "SECRET_KEY": SECRET}, "REDIS_URL"),
     ({"REDIS_URL": "redis+sentinel://10.0.0.1/chat", "SECRET_KEY": SECRET}, "REDIS_URL"),
-    ({"REDIS_URL": "redis+cluster://10.0.0.1:7000", "SECRET_KEY": SECRET}, "REDIS_URL"),
+    ({"REDIS_URL": "redis+cluster://10.0.0.1", "SECRET_KEY": SECRET}, "REDIS_URL"),
+    ({"REDIS_URL": "redis+cluster://10.0.0.1:7000/0", "SECRET_KEY": SECRET}, "REDIS_URL"),
     ({"CORS_ORIGINS": "example.com"}, "CORS_ORIGINS"),
     ({"MAX_CONNECTIONS_PER_ADDRESS": "0"}, "MAX_CONNECTIONS_PER_ADDRESS"),
     ({"MAX_ROOMS_PER_CONNECTION": "0"}, "MAX_ROOMS_PER_CONNECTION"),
@@ -121,3 +122,12 @@ def test_a_sentinel_url_names_its_sentinels_and_service():
 def test_sentinel_credentials_are_read_percent_decoded():
     target = parse_sentinel_url("redis+sentinel://app%40chat:ab%2Fc%3Fd%23e@10.0.0.1:26379/chat")
     assert (target.username, target.password, target.service) == ("app@chat", "ab/c?d#e", "chat")
+
+
+def test_a_cluster_url_names_its_seed_nodes():
+    url = "redis+cluster://app:p%40ss@10.0.0.1:7000,10.0.0.2:7001"
+    assert load_settings([], {"REDIS_URL": url, "SECRET_KEY": SECRET}).redis_url == url
+    target = parse_cluster_url(url)
+    assert target.nodes == (("10.0.0.1", 7000), ("10.0.0.2", 7001))
+    assert (target.username, target.password) == ("app", "p@ss")
+    assert parse_cluster_url("redis+cluster://10.0.0.1:7000/").password is None

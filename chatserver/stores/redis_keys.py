@@ -1,0 +1,107 @@
+"""Key names of `RedisStore`, planned for a Redis Cluster.
+
+Every key of one room carries the room's hash tag (`room_tag`), so they share one hash
+slot and each script on a room runs where its keys live. Keys that are not per room
+(rate windows, the instance registry, the online index, invites) are each touched by
+single-key commands or single-key scripts only. One layout serves a single server too.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+
+def room_tag(room: str) -> str:
+    """The hash tag that puts every key (and channel) of `room` in one slot: `{room}`.
+
+    Redis hashes only what lies between the first `{` and the next `}`. Room ids of the
+    contract (`^[A-Za-z0-9_-]{1,64}$`, private ones random from that alphabet) never
+    hold a brace, so the tag is exactly the room id; anything else is refused.
+    """
+    if "{" in room or "}" in room:
+        raise ValueError(f"room id {room!r} holds a brace")
+    return "{" + room + "}"
+
+
+@dataclass(frozen=True)
+class RoomKeys:
+    """The keys of one room, all in the slot of its hash tag."""
+
+    base: str  # `<prefix>room:{<room>}:`
+
+    @property
+    def meta(self) -> str:
+        """Hash: `seq` and `epoch`."""
+        return self.base + "meta"
+
+    @property
+    def log(self) -> str:
+        """Stream of messages, entry id `0-<seq>`."""
+        return self.base + "log"
+
+    def dedupe(self, user_id: str, client_id: str) -> str:
+        """String: the first message a user sent with this `client_id`."""
+        return self.base + "dedupe:" + json.dumps([user_id, client_id])
+
+    @property
+    def users(self) -> str:
+        """Hash: user id to user JSON, for users online in the room."""
+        return self.base + "users"
+
+    @property
+    def conns(self) -> str:
+        """Hash: user id to that user's number of connections in the room."""
+        return self.base + "conns"
+
+    def instance(self, instance: str) -> str:
+        """Set: `user\\nconn` entries that one instance holds in the room."""
+        return self.base + "instance:" + instance
+
+    @property
+    def private(self) -> str:
+        """Hash: a private room's `invite` and `capacity` (absent for a public room)."""
+        return self.base + "private"
+
+    @property
+    def members(self) -> str:
+        """Set: a private room's members."""
+        return self.base + "members"
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Every key name under one prefix (which must hold no brace: the first brace pair
+    of a key is its hash tag)."""
+
+    prefix: str
+
+    def __post_init__(self) -> None:
+        if "{" in self.prefix or "}" in self.prefix:
+            raise ValueError(f"key prefix {self.prefix!r} holds a brace")
+
+    def room(self, room: str) -> RoomKeys:
+        return RoomKeys(f"{self.prefix}room:{room_tag(room)}:")
+
+    def rate(self, key: str) -> str:
+        """Sorted set: one user's appends in the rate window, scored by time (ms)."""
+        return f"{self.prefix}rate:{key}"
+
+    @property
+    def instances(self) -> str:
+        """Sorted set: instance id to its last heartbeat (ms)."""
+        return self.prefix + "instances"
+
+    def instance_rooms(self, instance: str) -> str:
+        """Sorted set: room to (at least) the number of entries an instance holds there,
+        so a reaper finds every room a dead instance had connections in."""
+        return f"{self.prefix}instance:{instance}:rooms"
+
+    @property
+    def online(self) -> str:
+        """Sorted set: public room to the number of users online."""
+        return self.prefix + "rooms:online"
+
+    def invite(self, invite: str) -> str:
+        """String: the private room an invite token belongs to."""
+        return f"{self.prefix}invite:{invite}"

@@ -1,0 +1,27 @@
+"""The key layout: every key of a room in one hash slot, by redis-py's own slot function."""
+
+from __future__ import annotations
+
+import pytest
+from redis.crc import key_slot
+
+from chatserver.stores.redis_keys import Keys, room_tag
+
+
+def test_every_key_of_a_room_shares_the_slot_of_its_tag():
+    room = Keys("chat:").room("lobby")
+    names = [room.meta, room.log, room.dedupe("u-ana", "{odd}client}"), room.users, room.conns,
+             room.instance("i-1"), room.private, room.members, f"chat:{room_tag('lobby')}:events"]
+    assert {key_slot(name.encode()) for name in names} == {key_slot(b"lobby")}
+    assert key_slot(Keys("chat:").room("kitchen").meta.encode()) == key_slot(b"kitchen")
+
+
+@pytest.mark.parametrize("room", ["a{b", "a}b", "{}"])
+def test_a_room_id_with_a_brace_is_refused(room):
+    with pytest.raises(ValueError):
+        room_tag(room)
+
+
+def test_a_prefix_with_a_brace_is_refused():
+    with pytest.raises(ValueError):
+        Keys("chat:{x}:")
