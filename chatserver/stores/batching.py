@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
 
@@ -89,16 +90,40 @@ class BatchedScript:
         replies = await self._exchange(batch)
         unloaded = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if unloaded:  # Redis restarted or was flushed; the calls that did run must not run twice
-            await self._redis.script_load(self._script.script)
+            await self._load()
             for n, reply in zip(unloaded, await self._exchange([batch[n] for n in unloaded]), strict=True):
                 replies[n] = reply
         return replies
+
+    async def _load(self) -> None:
+        """Load the script into Redis, on this script's own connection where it has one
+        (after a restart the pool's connections may be stale too)."""
+        if self._connection is None:
+            await self._redis.script_load(self._script.script)
+            return
+        [reply] = await self._send(self._connection, [("SCRIPT", "LOAD", self._script.script)])
+        if isinstance(reply, Exception):
+            raise reply
 
     async def _exchange(self, batch: list[_Call]) -> list[Any]:
         connection = self._connection
         if connection is None:
             return await self._pipelined(batch)
         commands = [("EVALSHA", self._script.sha, len(call.keys), *call.keys, *call.args) for call in batch]
+        stale = connection.is_connected  # connected before: Redis may have dropped it since
+        try:
+            return await self._send(connection, commands)
+        except RedisConnectionError:
+            if not stale:
+                raise
+            # A connection Redis dropped while it was idle (Redis restarted, or Sentinel
+            # failed over) fails its first use; as redis-py's own client does, try once more
+            # on a new one.
+            return await self._send(connection, commands)
+
+    async def _send(self, connection: AbstractConnection, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """The replies to `commands`, error replies among them; on any failure the connection
+        is dropped (its replies could no longer be matched to calls) and the error raised."""
         replies: list[Any] = []
         try:
             async with asyncio.timeout(self._timeout):
@@ -107,7 +132,7 @@ class BatchedScript:
                     # an unconnected connection would connect to the default address
                     await connection.connect()  # type: ignore[no-untyped-call]
                 await connection.send_packed_command(connection.pack_commands(commands), check_health=False)
-                for _ in batch:
+                for _ in commands:
                     try:
                         replies.append(await connection.read_response())
                     except ResponseError as error:

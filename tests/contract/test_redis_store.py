@@ -14,7 +14,7 @@ from chatserver.models import Position, User
 from chatserver.stores.base import Announcement, Draft, RateLimit
 from chatserver.stores.redis import RedisStore, connect
 from chatserver.stores.redis_keys import room_tag
-from tests.conftest import eventually, free_port
+from tests.conftest import RedisProcess, eventually, free_port
 
 ANA = User("u-ana", "Ana")
 BEN = User("u-ben", "Ben")
@@ -220,3 +220,21 @@ async def test_a_burst_of_joins_waits_for_connections_instead_of_failing(make_st
                                    for n, user in enumerate(users)))
     assert all(first)
     assert sum(count for _, count in await store.online_rooms(1000)) == 1000
+
+
+async def test_the_first_append_after_redis_restarted_succeeds():
+    """The append script keeps a connection of its own; Redis restarting drops it while it
+    is idle, and the next message must still be stored, not refused with `internal`."""
+    redis = RedisProcess().start()
+    store = RedisStore(connect(redis.url), instance="a", prefix="test:")
+    try:
+        draft = Draft(id="m1", room="lobby", user=ANA.as_dict(), text="before", ts=1, client_id=None)
+        assert not (await store.append(draft, history_size=10, dedupe_ttl=60, rate=None)).duplicate
+        redis.stop()
+        redis.start()  # same port, empty
+        after = Draft(id="m2", room="lobby", user=ANA.as_dict(), text="after", ts=2, client_id=None)
+        stored = await store.append(after, history_size=10, dedupe_ttl=60, rate=None)
+        assert stored.message["text"] == "after" and stored.message["seq"] == 1  # a new epoch begins
+    finally:
+        await store.close()
+        redis.stop()
