@@ -57,6 +57,10 @@ def create_app(settings: Settings) -> web.Application:
         # One connection's events run in order (a user's messages keep their order);
         # connections still run concurrently with each other.
         async_handlers=False,
+        # On one Redis server (or behind Sentinel) a connection's messages may overlap:
+        # the append script fixes their order before anything is awaited. Not on a
+        # Cluster, where the rate limit is a round trip of its own before the append.
+        pipelined_events=("message",) if settings.redis_url and not is_cluster_url(settings.redis_url) else (),
         logger=False,
         engineio_logger=False,
         max_backlog=settings.max_backlog,

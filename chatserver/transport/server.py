@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
-from collections.abc import Callable
+import logging
+from collections import Counter
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +18,10 @@ from .engine import GuardedEngineServer
 
 # The versions these hooks were written and tested against; see `check_library_versions`.
 TESTED_VERSIONS = {"python-socketio": "5.18.1", "python-engineio": "4.15.1"}
+log = logging.getLogger(__name__)
+# Events of one connection that may be in flight at once (see `pipelined_events`); past it,
+# the next one waits, as every event does without pipelining.
+MAX_IN_FLIGHT = 64
 # Names the Socket.IO libraries use for their own events; a client may not send them.
 RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "disconnecting",
                              "newListener", "removeListener"})
@@ -49,10 +56,22 @@ class ReservedEvent:
 
 class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
     """`socketio.AsyncServer` that refuses malformed packets; takes the engine's
-    `max_backlog` and `max_connections_per_address` besides the usual options."""
+    `max_backlog` and `max_connections_per_address` besides the usual options.
 
-    def __init__(self, **options: Any) -> None:
+    With `async_handlers=False` one connection's events are handled one after another.
+    `pipelined_events` may overlap instead: the handler of such an event starts, and the
+    connection's next event is read once the handler first waits (up to `MAX_IN_FLIGHT`
+    at once). That keeps their order only where a handler takes its place in line before
+    it first waits: for `message`, the Redis store's append script is called, and its
+    calls go out in call order, before anything is awaited (`stores/batching.py`). A
+    sender with many messages in flight then shares Redis round trips like many senders.
+    """
+
+    def __init__(self, *, pipelined_events: Collection[str] = (), **options: Any) -> None:
         super().__init__(serializer=StrictPacket, **options)
+        self._pipelined = frozenset(pipelined_events)
+        self._in_flight: Counter[str] = Counter()  # eio sid -> pipelined events not yet done
+        self._pipelined_tasks: set[asyncio.Task[None]] = set()
 
     def _engineio_server_class(self) -> type[engineio.AsyncServer]:
         return GuardedEngineServer
@@ -63,7 +82,22 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
         # its own connect and disconnect: an event *named* "disconnect" would end the session.
         if data[0] in RESERVED_EVENTS:
             data = [ReservedEvent(data[0]), *data[1:]]
+        elif data[0] in self._pipelined and self._in_flight[eio_sid] < MAX_IN_FLIGHT:
+            self._in_flight[eio_sid] += 1
+            task = asyncio.ensure_future(super()._handle_event_internal(server, sid, eio_sid, data, namespace, id))
+            self._pipelined_tasks.add(task)
+            task.add_done_callback(lambda done: self._pipelined_done(eio_sid, done))
+            await asyncio.sleep(0)  # the handler runs first, to its first wait: its place in line is taken
+            return
         await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
+
+    def _pipelined_done(self, eio_sid: str, task: asyncio.Task[None]) -> None:
+        self._pipelined_tasks.discard(task)
+        self._in_flight[eio_sid] -= 1
+        if self._in_flight[eio_sid] <= 0:
+            del self._in_flight[eio_sid]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("event failed", exc_info=task.exception())
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         # python-socketio keeps each connection's WSGI-style environ, a copy of every request

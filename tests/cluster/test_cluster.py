@@ -300,3 +300,24 @@ async def test_a_cluster_node_going_away_and_coming_back(redis_cluster, start_se
     assert [m["id"] for m in history["messages"]] == [m["id"] for m in acked]
     await eventually(lambda: member_names(ben, room), lambda names: names == ["Ana", "Ben"], 10,
                      interval=0.5, what="both users in the members")
+
+
+async def test_one_senders_messages_in_flight_together_keep_their_order(start_server, redis_url, make_client):
+    """A client may send without waiting for each ack (the official client's outbox does
+    after a reconnect). On Redis those messages share round trips, and must still be
+    stored, acknowledged and delivered in the order they were sent."""
+    a, b = (start_server(REDIS_URL=redis_url, RATE_LIMIT="100000") for _ in range(2))
+    ana = await make_client("Ana", url=a.url)
+    ben = await make_client("Ben", url=b.url)
+    room = new_room("inflight")
+    await ana.join(room)
+    await ben.join(room)
+    texts = [f"m{n}" for n in range(300)]
+    acks = await asyncio.gather(*(ana.call("message", {"room": room, "text": text}) for text in texts))
+    assert [ack["message"]["text"] for ack in acks] == texts
+    seqs = [ack["message"]["seq"] for ack in acks]
+    assert seqs == list(range(seqs[0], seqs[0] + len(texts)))
+    got = await ben.wait_for("message", lambda m: len(m) >= len(texts))
+    assert [m["text"] for m in got] == texts
+    history = await ben.call("history", {"room": room, "limit": 100})
+    assert [m["text"] for m in history["messages"]] == texts[-100:]
