@@ -77,6 +77,7 @@ class ChatService:
         self._connections: dict[str, Connection] = {}
         # presence removals the store refused (Redis away), retried by `keep_presence`
         self._stale_presence: set[tuple[str, User, str]] = set()
+        self._presence_lost = False  # the store lost this instance's presence; not yet all restored
 
     @property
     def connection_count(self) -> int:
@@ -115,8 +116,11 @@ class ChatService:
         seconds, announcing `left` for users who were only on those."""
         while True:
             try:
-                if await self._store.heartbeat():
+                if await self._store.heartbeat():  # a new entry: the store lost what it had
+                    self._presence_lost = True
+                if self._presence_lost:  # until a restore went through, not just on that beat
                     await self._restore_presence()
+                    self._presence_lost = False
                 await self._retry_stale_presence()
                 for room, user in await self._store.reap(expiry):
                     log.info("presence expired", extra={"room": room, "user": user.id})

@@ -8,7 +8,15 @@ from collections.abc import Mapping
 import pytest
 
 from chatserver.config import Settings
-from chatserver.errors import Forbidden, InvalidPayload, InvalidRoom, NotJoined, RateLimited, TooLarge
+from chatserver.errors import (
+    Forbidden,
+    InvalidPayload,
+    InvalidRoom,
+    NotJoined,
+    RateLimited,
+    StoreUnavailable,
+    TooLarge,
+)
 from chatserver.models import ROOM_RE, User
 from chatserver.service import ChatService
 from chatserver.stores.memory import MemoryStore
@@ -165,3 +173,35 @@ async def test_typing_notices_are_throttled_per_connection(store, fanout):
     now[0] += 1.0
     await service.typing("c-ana", "lobby", False)
     assert len(fanout.events("typing")) == 5
+
+
+async def test_presence_lost_by_the_store_is_restored_even_if_the_first_try_fails(service, store, fanout):
+    """Redis came back empty: the heartbeat that finds the instance's entry new starts a
+    restore; if that restore fails too (Redis still flapping), the next beats try again."""
+    await service.join("c-ana", "lobby", None, None)
+    await store.remove_presence("lobby", ANA, "c-ana")  # what a Redis restart loses
+    beats = iter([True])  # only the first beat after the restart finds its entry new
+    store.heartbeat = lambda: _answer(next(beats, False))
+    failures = iter([StoreUnavailable()])
+    original = store.add_presence
+
+    async def flapping_add_presence(*args, **kwargs):
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return await original(*args, **kwargs)
+
+    store.add_presence = flapping_add_presence
+    upkeep = asyncio.create_task(service.keep_presence(interval=0.01, expiry=60))
+    try:
+        for _ in range(100):
+            if await store.members("lobby") == [ANA]:
+                break
+            await asyncio.sleep(0.01)
+        assert await store.members("lobby") == [ANA]
+    finally:
+        upkeep.cancel()
+
+
+async def _answer(value: bool) -> bool:
+    return value
