@@ -93,6 +93,13 @@ async def create_session(request: web.Request) -> web.Response:
     return web.json_response({"token": token, "user": user.as_dict()})
 
 
+async def renew_session(request: web.Request) -> web.Response:
+    """A fresh token for the user an expired (or still valid) token names: same id and name."""
+    token, user = request.app[tokens_key].renew(_bearer(request))
+    log.info("session renewed", extra={"user": user.id})
+    return web.json_response({"token": token, "user": user.as_dict()})
+
+
 async def list_rooms(request: web.Request) -> web.Response:
     rooms = await request.app[service_key].online_rooms()
     return web.json_response({"rooms": [{"room": room, "online": online} for room, online in rooms]})
@@ -155,6 +162,7 @@ async def metrics(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     """Register the API, health and metrics routes."""
     app.router.add_post("/api/session", create_session)
+    app.router.add_post("/api/session/renew", renew_session)
     app.router.add_get("/api/rooms", list_rooms)
     app.router.add_post("/api/rooms", create_room)
     app.router.add_get("/api/rooms/{room}/messages", room_history)

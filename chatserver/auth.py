@@ -23,16 +23,21 @@ class TokenIssuer:
     def issue(self, name: str) -> tuple[str, User]:
         """A new user with a fresh id, and the token that proves it."""
         user = User(id=secrets.token_urlsafe(12), name=name)
-        claims = {"sub": user.id, "name": user.name, "exp": int(time.time() + self._lifetime)}
-        return jwt.encode(claims, self._key, algorithm=ALGORITHM), user
+        return self.token_for(user), user
 
-    def verify(self, token: object) -> User:
+    def token_for(self, user: User) -> str:
+        """A token for `user`, valid for the lifetime from now."""
+        claims = {"sub": user.id, "name": user.name, "exp": int(time.time() + self._lifetime)}
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM)
+
+    def verify(self, token: object, *, expired_for: float = 0.0) -> User:
         """The user a token names; raises `Unauthorized` unless it is well-formed,
-        signed with our key using HS256, unexpired, and carries a valid `sub` and `name`."""
+        signed with our key using HS256, unexpired (or expired at most `expired_for`
+        seconds ago), and carries a valid `sub` and `name`."""
         if not isinstance(token, str) or not token or len(token) > 4096:
             raise Unauthorized("a token is required")
         try:
-            claims = jwt.decode(token, self._key, algorithms=[ALGORITHM],
+            claims = jwt.decode(token, self._key, algorithms=[ALGORITHM], leeway=expired_for,
                                 options={"require": ["sub", "name", "exp"]})
         except jwt.ExpiredSignatureError:
             raise Unauthorized("token expired") from None
@@ -43,3 +48,10 @@ class TokenIssuer:
         if not isinstance(sub, str) or not 1 <= len(sub) <= 64 or name is None:
             raise Unauthorized("invalid token claims")
         return User(id=sub, name=name)
+
+    def renew(self, token: object) -> tuple[str, User]:
+        """A new token for the user an old one names, so a returning user keeps their id
+        (and with it their own messages). The old token must be ours; it may have expired,
+        but not longer ago than one lifetime."""
+        user = self.verify(token, expired_for=self._lifetime)
+        return self.token_for(user), user

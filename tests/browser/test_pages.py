@@ -7,9 +7,11 @@ from message text, dialogs, CSP violations).
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
+import jwt
 from playwright.async_api import ConsoleMessage, expect
 
 from tests.browser.helpers import (
@@ -26,6 +28,7 @@ from tests.browser.helpers import (
     sign_in,
     unique_room,
 )
+from tests.conftest import SECRET_KEY
 
 
 async def test_two_users_chat(server_url: str, new_context: NewContext) -> None:
@@ -238,6 +241,30 @@ async def test_stale_token_asks_for_a_name_again(server_url: str, new_context: N
     await expect(page.locator("#whoami-name")).to_have_text("Ana")
     await send(page, "back again")
     await assert_exactly(page, ["back again"])
+
+
+async def test_an_expired_token_is_renewed_and_the_user_keeps_their_messages(
+        server_url: str, new_context: NewContext) -> None:
+    """Back after the token's lifetime: no name form, the same user, and the messages
+    written before still show as this user's own."""
+    room = unique_room()
+    ana = await open_chat(new_context, f"{server_url}/chat/{room}", "Ana")
+    await send(ana, "before the break")
+    await assert_exactly(ana, ["before the break"])
+    session = await ana.evaluate("() => JSON.parse(localStorage.getItem('chat.session'))")
+    expired = jwt.encode({"sub": session["user"]["id"], "name": "Ana", "exp": int(time.time()) - 86400},
+                         SECRET_KEY, algorithm="HS256")
+    later = await (await new_context()).new_page()
+    await later.goto(server_url)
+    await later.evaluate("session => localStorage.setItem('chat.session', JSON.stringify(session))",
+                         {**session, "token": expired})
+    await later.goto(f"{server_url}/chat/{room}")
+    await expect(later.locator("#status")).to_have_text("online")
+    await expect(later.locator("#name-form")).to_be_hidden()
+    await expect(later.locator("#whoami-name")).to_have_text("Ana")
+    stored = await later.evaluate("() => JSON.parse(localStorage.getItem('chat.session'))")
+    assert stored["user"] == session["user"] and stored["token"] != expired
+    await expect(later.locator(f"{MESSAGES}.mine")).to_have_count(1)
 
 
 async def test_too_large_message_is_refused_and_kept(server_url: str, new_context: NewContext) -> None:

@@ -82,3 +82,33 @@ async def test_a_token_minted_by_a_backend_with_the_secret_is_accepted(make_clie
                                         "user": {"id": "backend-user-7", "name": "Bot"}})
     ack = await client.join("lobby-minted")
     assert ack["members"] == [{"id": "backend-user-7", "name": "Bot"}]
+
+
+async def renew(url: str, token: str | None) -> tuple[int, dict]:
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    async with aiohttp.ClientSession() as http, http.post(f"{url}/api/session/renew", headers=headers) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_an_expired_token_is_renewed_for_the_same_user(server_url, make_client):
+    """A user back after a week keeps their id, and so their own messages."""
+    expired = forged(sub="u-back", name="Ana", exp=int(time.time()) - 3 * 86400)
+    status, body = await renew(server_url, expired)
+    assert status == 200 and body["user"] == {"id": "u-back", "name": "Ana"}
+    claims = jwt.decode(body["token"], SECRET_KEY, algorithms=["HS256"])
+    assert claims["sub"] == "u-back" and 6.9 * 86400 < claims["exp"] - time.time() <= 7 * 86400
+    ana = await make_client(session=body)  # the new token opens connections as that user
+    assert (await ana.call("join", {"room": "renewed"}))["members"] == [{"id": "u-back", "name": "Ana"}]
+
+
+@pytest.mark.parametrize("token", [
+    None,
+    "not-a-jwt",
+    forged(exp=int(time.time()) - 8 * 86400),  # expired longer ago than a lifetime
+    jwt.encode({"sub": "u1", "name": "M", "exp": int(time.time()) - 10},
+               "another-secret-key-of-sufficient-length", algorithm="HS256"),
+    UNSIGNED,
+], ids=["none", "garbage", "expired-too-long-ago", "wrong-key", "alg-none"])
+async def test_renewing_refuses_tokens_we_did_not_sign_or_that_expired_long_ago(server_url, token):
+    status, body = await renew(server_url, token)
+    assert status == 401 and body["error"]["code"] == "unauthorized"

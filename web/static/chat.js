@@ -49,8 +49,7 @@ function showInvite() {
 
 /** The session expired (or the server's key changed): ask for a name again. */
 async function renewExpiredSession() {
-  showError("Your session has expired: choose a name to continue.");
-  const session = await renewSession();
+  const session = await renewSession(() => showError("Your session has expired: choose a name to continue."));
   showError("");
   return session;
 }

@@ -69,10 +69,24 @@ export async function ensureSession() {
   return session || askForName();
 }
 
-/** The stored token was refused (expired, or the server's key changed): forget it and ask again. */
-export function renewSession() {
+/**
+ * The stored token was refused. If it merely expired, the server renews it for the same
+ * user (same id, so earlier messages stay this user's); if it is not ours any more (the
+ * server's key changed) or expired too long ago, forget it and ask for a name again.
+ */
+export async function renewSession(beforeAsking = () => {}) {
+  const stored = loadSession();
+  if (stored) {
+    const { status, data } = await api("/api/session/renew", { method: "POST", token: stored.token })
+      .catch(() => ({ status: 0, data: null }));
+    if (status === 200 && data && data.token) {
+      saveSession(data);
+      return data;
+    }
+  }
   localStorage.removeItem(STORAGE_KEY);
   showIdentity(null);
+  beforeAsking();
   return askForName();
 }
 
