@@ -180,23 +180,33 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         a timer per connection cost about 0.6 KiB each)."""
         while True:
             await asyncio.sleep(PING_CHECK_INTERVAL)
-            now, wall = time.monotonic(), time.time()
-            for sid, due in list(self._pings_due.items()):
-                socket = self.sockets.get(sid)
-                if socket is None or socket.closing or socket.closed:
-                    del self._pings_due[sid]
-                elif due <= now:
-                    del self._pings_due[sid]
-                    socket.last_ping = wall
-                    socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.PING))
-            deadline = wall - self.ping_timeout
-            gone = [socket for socket in self.sockets.values()
-                    if socket.last_ping and socket.last_ping < deadline and not (socket.closing or socket.closed)]
-            for socket in gone:
-                log.info("client gone: ping unanswered", extra={"sid": socket.sid,
-                                                                 "address": self._addresses.get(socket.sid)})
-            await asyncio.gather(*(self._close(socket, abort=True, reason=self.reason.PING_TIMEOUT)
-                                   for socket in gone))
+            try:
+                await self._ping_and_close_unanswered()
+            except Exception:  # one bad round must not stop every connection's pings
+                log.exception("ping upkeep failed")
+
+    async def _ping_and_close_unanswered(self) -> None:
+        """One round of `_keep_pings`."""
+        now, wall = time.monotonic(), time.time()
+        for sid, due in list(self._pings_due.items()):
+            socket = self.sockets.get(sid)
+            if socket is None or socket.closing or socket.closed:
+                del self._pings_due[sid]
+            elif due <= now:
+                del self._pings_due[sid]
+                socket.last_ping = wall
+                socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.PING))
+        deadline = wall - self.ping_timeout
+        gone = [socket for socket in self.sockets.values()
+                if socket.last_ping and socket.last_ping < deadline and not (socket.closing or socket.closed)]
+        for socket in gone:
+            log.info("client gone: ping unanswered", extra={"sid": socket.sid,
+                                                             "address": self._addresses.get(socket.sid)})
+        outcomes = await asyncio.gather(*(self._close(socket, abort=True, reason=self.reason.PING_TIMEOUT)
+                                          for socket in gone), return_exceptions=True)
+        for socket, outcome in zip(gone, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                log.warning("closing a silent client failed", extra={"sid": socket.sid, "error": repr(outcome)})
 
     async def close_all(self) -> int:
         """Close every connection (clients reconnect elsewhere); the number closed."""
