@@ -27,12 +27,13 @@ from .service import ChatService
 from .stores.base import Store
 from .stores.memory import MemoryStore
 from .stores.redis import RedisStore, connect, instance_id
-from .stores.redis_keys import room_tag
+from .stores.redis_keys import Keys
 from .stores.redis_urls import is_cluster_url
 from .transport import ChatManager, ChatRedisManager, ChatSocketServer
 
 log = logging.getLogger(__name__)
 REDIS_PREFIX = "chat:"
+REDIS_KEYS = Keys(REDIS_PREFIX)  # the names of what the instances share in Redis
 SOCKETIO_PATH = "/socket.io/"
 
 
@@ -119,7 +120,7 @@ def _shared_state(settings: Settings) -> tuple[Store, socketio.AsyncManager]:
 def _room_channel(manager_room: str) -> str | None:
     """A chat room's own pub/sub channel, in the hash slot of the room's keys."""
     room = chat_room(manager_room)
-    return None if room is None else f"{REDIS_PREFIX}{room_tag(room)}:events"
+    return None if room is None else REDIS_KEYS.room_channel(room)
 
 
 def _redacted(url: str) -> str:

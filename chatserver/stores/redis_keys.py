@@ -83,6 +83,11 @@ class Keys:
     def room(self, room: str) -> RoomKeys:
         return RoomKeys(f"{self.prefix}room:{room_tag(room)}:")
 
+    def room_channel(self, room: str) -> str:
+        """Pub/sub channel: the room's events, in the slot of its keys (so the append
+        script can publish on it)."""
+        return f"{self.prefix}{room_tag(room)}:events"
+
     def rate(self, key: str) -> str:
         """Sorted set: one user's appends in the rate window, scored by time (ms)."""
         return f"{self.prefix}rate:{key}"
