@@ -109,11 +109,9 @@ def _shared_state(settings: Settings) -> tuple[Store, socketio.AsyncManager]:
     instance = instance_id()
     log.info("shared mode", extra={"instance": instance, "redis": _redacted(settings.redis_url)})
     store = RedisStore(connect(settings.redis_url), instance=instance, prefix=REDIS_PREFIX)
-    # On a Cluster the manager's connection reaches one node, which refuses SSUBSCRIBE to a
-    # channel of another shard: room channels stay classic there (Redis copies them to every node).
-    sharded = settings.sharded_pubsub == "auto" and not is_cluster_url(settings.redis_url)
     manager = ChatRedisManager(settings.redis_url, ordered_event="message", channel=REDIS_PREFIX + "socketio",
-                               room_channel=_room_channel, channel_linger=settings.channel_linger, sharded=sharded)
+                               room_channel=_room_channel, channel_linger=settings.channel_linger,
+                               sharded=settings.sharded_pubsub == "auto")
     return store, manager
 
 

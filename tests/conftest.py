@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import redis
 
 from tests.chat_client import ChatClient, new_session
 
@@ -235,6 +236,21 @@ class RedisCluster:
                 if int(first) <= slot <= int(last or first):
                     return master
         raise LookupError(f"no master serves slot {slot}")
+
+    def move_slot(self, tag: str, *, to: RedisProcess) -> None:
+        """Move the hash slot of `tag`, keys and all, to the master `to`, as a resharding
+        does slot by slot (the Redis Cluster specification's migration steps)."""
+        source = self.master_for(tag)
+        with redis.Redis(port=source.port) as old, redis.Redis(port=to.port) as new:
+            slot = old.execute_command("CLUSTER", "KEYSLOT", tag)
+            old_id, new_id = old.execute_command("CLUSTER", "MYID"), new.execute_command("CLUSTER", "MYID")
+            new.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", old_id)
+            old.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", new_id)
+            while keys := old.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+                old.execute_command("MIGRATE", "127.0.0.1", to.port, "", 0, 5000, "KEYS", *keys)
+            for master in (to, source, *(m for m in self.masters if m not in (to, source))):
+                with redis.Redis(port=master.port) as node:
+                    node.execute_command("CLUSTER", "SETSLOT", slot, "NODE", new_id)
 
 
 @pytest.fixture(scope="session")

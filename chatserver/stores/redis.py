@@ -47,12 +47,7 @@ def connect(url: str, max_connections: int = 64, *, for_pubsub: bool = False) ->
     to one seed node, for classic pub/sub (which reaches every node). `for_pubsub`: for
     that manager, replies stay bytes and reads have no timeout (a subscriber waits for messages).
     """
-    options: dict[str, Any] = {
-        "max_connections": max_connections, "timeout": COMMAND_TIMEOUT,
-        "socket_connect_timeout": COMMAND_TIMEOUT, "socket_keepalive": True, "health_check_interval": 15,
-        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)}
-    if not for_pubsub:
-        options.update(decode_responses=True, socket_timeout=COMMAND_TIMEOUT)
+    options = _options(max_connections, for_pubsub=for_pubsub)
     if is_cluster_url(url):
         cluster = parse_cluster_url(url)
         return seed_client(cluster, options) if for_pubsub else cluster_client(cluster, options)
@@ -66,6 +61,25 @@ def connect(url: str, max_connections: int = 64, *, for_pubsub: bool = False) ->
                                             connection_pool_class=_BlockingSentinelPool, **options)
         return master
     return Redis(connection_pool=BlockingConnectionPool.from_url(url, **options))
+
+
+def connect_cluster_for_pubsub(url: str, max_connections: int) -> RedisCluster | None:
+    """For a Cluster URL, redis-py's cluster client as python-socketio's manager wants
+    it (replies as bytes, reads without a timeout), to reach each master's shard
+    channels; None for any other URL."""
+    if not is_cluster_url(url):
+        return None
+    return cluster_client(parse_cluster_url(url), _options(max_connections, for_pubsub=True))
+
+
+def _options(max_connections: int, *, for_pubsub: bool) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "max_connections": max_connections, "timeout": COMMAND_TIMEOUT,
+        "socket_connect_timeout": COMMAND_TIMEOUT, "socket_keepalive": True, "health_check_interval": 15,
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)}
+    if not for_pubsub:
+        options.update(decode_responses=True, socket_timeout=COMMAND_TIMEOUT)
+    return options
 
 
 class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):

@@ -23,9 +23,9 @@ def cluster_client(target: ClusterURL, options: dict[str, Any]) -> RedisCluster:
 def seed_client(target: ClusterURL, options: dict[str, Any]) -> Redis:
     """A plain client to one node of the cluster, for python-socketio's manager and its
     classic pub/sub: Redis forwards a PUBLISH on any node to the subscribers on every
-    node. (redis-py's `ClusterPubSub` would reach each shard for sharded pub/sub; the
-    manager, written for one connection, does not use it.) Each new connection tries the
-    seeds in order, so after a node goes away the next connection lands on one that answers."""
+    node. (Sharded room channels live on their own master: `ShardSubscriber`.) Each new
+    connection tries the seeds in order, so after a node goes away the next connection
+    lands on one that answers."""
     return Redis(connection_pool=BlockingConnectionPool(
         connection_class=SeedConnection, seeds=target.nodes,
         username=target.username, password=target.password, **options))

@@ -10,12 +10,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import socketio
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from ..ordering import SeqOrder
 from ..stores.base import Announcement
-from ..stores.redis import COMMAND_TIMEOUT, connect
-from .room_channels import RoomChannels
+from ..stores.redis import COMMAND_TIMEOUT, connect, connect_cluster_for_pubsub
+from .room_channels import ChannelCommands, RoomChannels
+from .shard_subscriber import Push, ShardSubscriber
 
 if TYPE_CHECKING:
     from .server import ChatSocketServer
@@ -122,9 +123,10 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
     An emit to a room goes out on that room's channel (`room_channel`), which an instance
     hears only while one of its connections is in the room (`RoomChannels`); on Redis 7
     and later over sharded pub/sub (unless `sharded` is false), so a cluster spreads rooms
-    over its shards. Everything
-    else python-socketio publishes (emits to one connection or to everyone, disconnecting
-    a connection held elsewhere) stays on the shared channel every instance hears.
+    over its shards: there each room channel is heard on its own master (`ShardSubscriber`).
+    Everything else python-socketio publishes (emits to one connection or to everyone,
+    disconnecting a connection held elsewhere) stays on the shared channel every instance
+    hears.
 
     Events named `ordered_event` carry one object with a `seq`; they go out to this
     instance's connections in `seq` order per room (see `SeqOrder`), whether they come
@@ -137,14 +139,18 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
         self._ordered_event = ordered_event
         self._order: SeqOrder[tuple[str, str], list[Any]] = SeqOrder(self._release_late, gap_wait=gap_wait)
         self._room_channel = room_channel
-        self._room_channels = RoomChannels(linger=channel_linger, confirm_timeout=COMMAND_TIMEOUT, sharded=sharded)
+        self._room_channels = RoomChannels(linger=channel_linger, confirm_timeout=COMMAND_TIMEOUT)
         self._may_shard = sharded
+        self._sharded = False  # the listener sets it from what the Redis it reaches can do
+        self._cluster = connect_cluster_for_pubsub(url, PUBLISH_CONNECTIONS) if sharded else None
+        self._shards: ShardSubscriber | None = None
+        self._commands: ChannelCommands | None = None  # how the listener (un)subscribes room channels
         self._listening = asyncio.Event()
 
     def initialize(self) -> None:
         super().initialize()
         if not self.write_only:
-            self.server.start_background_task(self._room_channels.write, lambda: self.pubsub, self._listening)
+            self.server.start_background_task(self._room_channels.write, lambda: self._commands, self._listening)
 
     def announcement(self, event: str, namespace: str, room: str) -> Announcement:
         """The pub/sub message python-socketio's managers on the other instances act on,
@@ -196,7 +202,7 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
 
     @property
     def _publish_command(self) -> str:
-        return "SPUBLISH" if self._room_channels.sharded else "PUBLISH"
+        return "SPUBLISH" if self._sharded else "PUBLISH"
 
     async def _publish(self, data: dict[str, Any]) -> None:
         """Emits to a room go to the room's channel; the rest as python-socketio sends them."""
@@ -205,10 +211,13 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
         if channel is None:
             await super()._publish(data)
             return
+        message = json.dumps(data, separators=(",", ":"))
         try:
-            await self.redis.execute_command(  # type: ignore[no-untyped-call]
-                self._publish_command, channel, json.dumps(data, separators=(",", ":")))
-        except (RedisError, OSError) as error:
+            if self._shards is not None and self._sharded:
+                await self._shards.publish(channel, message)
+            else:
+                await self.redis.execute_command(self._publish_command, channel, message)  # type: ignore[no-untyped-call]
+        except (RedisError, RedisClusterException, OSError) as error:
             log.error("cannot publish to redis",
                       extra={"channel": channel, "error": f"{type(error).__name__}: {error}"})
 
@@ -230,26 +239,47 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
         self.connected = True
 
     async def _listen(self) -> AsyncIterator[bytes]:
-        """Messages on the shared channel and on the room channels this instance hears;
-        after a broken connection, reconnect with a growing wait (as python-socketio's) and
-        subscribe again to all of them."""
+        """Messages on the shared channel and on the room channels this instance hears.
+        On one server (or Sentinel's master) one connection carries them all; on a Cluster
+        with sharded pub/sub each room channel is heard on its own master, and what all
+        those connections receive is merged here."""
+        if self._cluster is None:
+            async for data in self._listen_shared():
+                yield data
+            return
+        inbox: asyncio.Queue[bytes] = asyncio.Queue()
+
+        def take(message: Push) -> None:
+            data = self._accepted(message)
+            if data is not None:
+                inbox.put_nowait(data)
+
+        async def forward_shared() -> None:
+            async for data in self._listen_shared():
+                inbox.put_nowait(data)
+
+        self._shards = ShardSubscriber(self._cluster, take)
+        tasks = [asyncio.create_task(self._shards.keep_placed()), asyncio.create_task(forward_shared())]
+        try:
+            while True:
+                yield await inbox.get()
+        finally:
+            for task in tasks:
+                task.cancel()
+            self._shards.close()
+
+    async def _listen_shared(self) -> AsyncIterator[bytes]:
+        """What the listener's one connection receives; after a broken connection,
+        reconnect with a growing wait (as python-socketio's) and subscribe again."""
         retry = 1.0
-        shared = self.channel.encode()
-        own = f'"host_id":"{self.host_id}"'.encode()  # as this instance publishes to room channels
         while True:
             try:
                 await self._listen_anew()
                 retry = 1.0
                 async for message in self.pubsub.listen():
-                    kind = message["type"]
-                    if kind in ("message", "smessage"):
-                        # Room channels carry emits only, and this instance delivered its own
-                        # already: skip them before python-socketio decodes them to find out.
-                        # (A JSON string escapes its quotes, so message text cannot match.)
-                        if message["channel"] == shared or own not in message["data"]:
-                            yield message["data"]
-                    elif kind in ("subscribe", "ssubscribe"):
-                        self._room_channels.confirm(message["channel"].decode())
+                    data = self._accepted(message)
+                    if data is not None:
+                        yield data
             except (RedisError, OSError) as error:
                 self._listening.clear()
                 log.error("cannot receive from redis", extra={"retry_in": retry,
@@ -257,14 +287,43 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
                 await asyncio.sleep(retry)
                 retry = min(retry * 2, 60.0)
 
+    def _accepted(self, message: Push) -> bytes | None:
+        """The data of a message for python-socketio to act on; None for a subscription's
+        confirmation, and for this instance's own emits on room channels: room channels
+        carry emits only, and this instance delivered its own already, so they are skipped
+        before python-socketio decodes them to find out. (A JSON string escapes its
+        quotes, so message text cannot match the marker.)"""
+        kind = message["type"]
+        if kind in ("message", "smessage"):
+            data: bytes = message["data"]
+            if message["channel"] == self._shared_channel or self._own_marker not in data:
+                return data
+        elif kind in ("subscribe", "ssubscribe"):
+            self._room_channels.confirm(message["channel"].decode())
+        return None
+
+    @functools.cached_property
+    def _shared_channel(self) -> bytes:
+        return str(self.channel).encode()
+
+    @functools.cached_property
+    def _own_marker(self) -> bytes:
+        return f'"host_id":"{self.host_id}"'.encode()  # as this instance publishes to room channels
+
     async def _listen_anew(self) -> None:
         if self.pubsub is not None:
             await self.pubsub.aclose()  # type: ignore[no-untyped-call]
         self._redis_connect()
         info = await self.redis.info("server")
-        self._room_channels.sharded = self._may_shard and int(str(info["redis_version"]).split(".")[0]) >= 7
+        self._sharded = self._may_shard and int(str(info["redis_version"]).split(".")[0]) >= 7
         await self.pubsub.subscribe(self.channel)
-        await self._room_channels.subscribe_all(self.pubsub)
+        if self._shards is not None and self._sharded:
+            self._commands = ChannelCommands(self._shards.ssubscribe, self._shards.sunsubscribe)
+        elif self._sharded:
+            self._commands = ChannelCommands(self.pubsub.ssubscribe, self.pubsub.sunsubscribe)
+        else:
+            self._commands = ChannelCommands(self.pubsub.subscribe, self.pubsub.unsubscribe)
+        await self._room_channels.subscribe_all(self._commands)
         self._listening.set()
 
     def _deliver_local(self, event: str, args: list[Any], namespace: str, room: str | None,

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
-from typing import Any
-
-from redis.asyncio.client import PubSub
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple
 
 log = logging.getLogger(__name__)
+
+
+class ChannelCommands(NamedTuple):
+    """How to (un)subscribe room channels where the listener hears them: SUBSCRIBE or
+    SSUBSCRIBE on its one connection, or SSUBSCRIBE on each Cluster master (`ShardSubscriber`)."""
+
+    subscribe: Callable[..., Awaitable[Any]]
+    unsubscribe: Callable[..., Awaitable[Any]]
 
 
 class RoomChannels:
@@ -22,18 +28,15 @@ class RoomChannels:
     back within a second or two; re-subscribing each time would be churn).
 
     Commands go out in the order they were decided, through one writer task, so an
-    unsubscribe decided before a subscribe is never sent after it. `sharded`: SSUBSCRIBE
-    (Redis 7 sharded pub/sub, where a cluster carries each channel on one shard) or
-    SUBSCRIBE.
+    unsubscribe decided before a subscribe is never sent after it.
     """
 
-    def __init__(self, *, linger: float, confirm_timeout: float, sharded: bool) -> None:
+    def __init__(self, *, linger: float, confirm_timeout: float) -> None:
         self._linger = linger
         self._confirm_timeout = confirm_timeout
         self._confirmed: dict[str, asyncio.Future[None]] = {}
         self._lingering: dict[str, asyncio.TimerHandle] = {}
         self._commands: asyncio.Queue[tuple[bool, str]] = asyncio.Queue()
-        self.sharded = sharded  # the listener sets it from what the Redis it reaches can do
 
     @property
     def channels(self) -> list[str]:
@@ -70,37 +73,30 @@ class RoomChannels:
         if confirmed is not None and not confirmed.done():
             confirmed.set_result(None)
 
-    async def subscribe_all(self, pubsub: PubSub) -> None:
+    async def subscribe_all(self, commands: ChannelCommands) -> None:
         """On a new listener connection: subscribe again to every wanted channel."""
         if self._confirmed:
-            await self._subscribe(pubsub, self.channels)
+            await commands.subscribe(*self.channels)
 
-    async def write(self, pubsub: Callable[[], PubSub | None], ready: asyncio.Event) -> None:
-        """Send the decided (un)subscribe commands, in order, on the listener's connection;
-        runs for the manager's lifetime. A command lost with a broken connection needs no
-        retry: the listener re-subscribes to what is wanted when it reconnects."""
+    async def write(self, commands: Callable[[], ChannelCommands | None], ready: asyncio.Event) -> None:
+        """Send the decided (un)subscribe commands, in order, through the listener's
+        `commands`; runs for the manager's lifetime. A command lost with a broken
+        connection needs no retry: the listener re-subscribes to what is wanted when it
+        reconnects."""
         while True:
             subscribe, channel = await self._commands.get()
             await ready.wait()
-            connection = pubsub()
-            if connection is None:
+            listener = commands()
+            if listener is None:
                 continue
             try:
                 if subscribe:
                     if channel in self._confirmed:
-                        await self._subscribe(connection, [channel])
-                elif self.sharded:
-                    await connection.sunsubscribe(channel)
+                        await listener.subscribe(channel)
                 else:
-                    await connection.unsubscribe(channel)
+                    await listener.unsubscribe(channel)
             except Exception as error:  # the listener logs the broken connection and reconnects
                 log.debug("room channel command failed", extra={"channel": channel, "error": repr(error)})
-
-    async def _subscribe(self, pubsub: PubSub, channels: Iterable[Any]) -> None:
-        if self.sharded:
-            await pubsub.ssubscribe(*channels)
-        else:
-            await pubsub.subscribe(*channels)
 
     def _drop(self, channel: str, still_wanted: Callable[[], bool]) -> None:
         del self._lingering[channel]
