@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from . import cpu_quota
 from .generator import Generator, Result
 from .report import json_line, markdown
 from .scenarios import CLUSTER_SIZES, SCENARIOS, SINGLE, Plan, Setup, run_target
@@ -57,6 +58,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add("--client", choices=["lean", "official"], default=generator.client,
         help="connections on the lean client (cheap) or on socket.io-client")
     add("--no-deflate", action="store_true", help="clients do not offer permessage-deflate")
+    add("--instance-cpu", type=float, metavar="CORES",
+        help="hold each server instance to this many cores (0.5: half a core), as a container's --cpus; "
+             "needs root and cgroup v1")
     add("--json", type=Path, help="also write all results to this file, as one JSON list")
     return parser.parse_args(argv)
 
@@ -102,6 +106,8 @@ def redis_for(args: argparse.Namespace, chosen: list[str], log_dir: Path) -> Ite
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.instance_cpu is not None and (reason := cpu_quota.unavailable()):
+        raise SystemExit(f"--instance-cpu: {reason}")
     plan = plan_from(args)
     chosen = args.only or list(SCENARIOS)
     targets = [target for target in TARGETS if target == "ours" or not args.no_reference]
@@ -114,7 +120,8 @@ def main(argv: list[str]) -> int:
     results: list[Result] = []
     with redis_for(args, chosen, log_dir) as redis:
         for target in targets:
-            for result in run_target(Setup(target, log_dir, redis), plan, chosen, redis_mode=args.redis):
+            setup = Setup(target, log_dir, redis, args.instance_cpu)
+            for result in run_target(setup, plan, chosen, redis_mode=args.redis):
                 print(json_line(result), flush=True)
                 results.append(result)
     if args.json:

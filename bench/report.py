@@ -172,6 +172,9 @@ def markdown(results: Sequence[Result], plan: Plan, redis_mode: bool, command: s
         lines.append(f"| {label} | " + " | ".join(cells) + (" | |" if both else " |"))
     deflate = "offered" if plan.generator.deflate else "not offered"
     mode = "on one Redis (ours: REDIS_URL, reference: Redis adapter)" if redis_mode else "alone (ours: embedded)"
+    quota = next((result["instance_cpu"] for result in results if "instance_cpu" in result), None)
+    if quota:
+        mode += f"; each server instance held to {quota:g} cores (CPU quota)"
     lines += ["", (
         f"{os.cpu_count()} cores, Python {platform.python_version()}; single-instance scenarios {mode}; measured "
         f"window {plan.duration:g} s after {plan.warmup:g} s warm-up; generator: {plan.generator.processes} "

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from .cpu_quota import CpuQuota
 from .generator import Generator, Load, Result, idle_connections, run_load
 from .servers import (
     QUIET_TIMEOUT,
@@ -56,11 +57,13 @@ class Plan:
 
 @dataclass(frozen=True)
 class Setup:
-    """Where one target runs: `redis` (if any) is the Redis its instances can share."""
+    """Where one target runs: `redis` (if any) is the Redis its instances can share;
+    `instance_cpu`, if set, the cores each instance may use (a CPU quota, see cpu_quota.py)."""
 
     target: Target
     log_dir: Path
     redis: Redis | None
+    instance_cpu: float | None = None
 
 
 def load_of(scenario: str, plan: Plan) -> Load:
@@ -116,8 +119,11 @@ def _attempt(setup: Setup, name: str, run: Callable[[], Result]) -> Result | Non
 
 
 def _tagged(setup: Setup, scenario: str, deployment: Deployment, result: Result) -> Result:
-    return {"scenario": scenario, "server": setup.target, "redis": deployment.redis is not None,
-            "instances": len(deployment.servers), **result}
+    tags: Result = {"scenario": scenario, "server": setup.target, "redis": deployment.redis is not None,
+                    "instances": len(deployment.servers)}
+    if setup.instance_cpu:
+        tags["instance_cpu"] = setup.instance_cpu
+    return {**tags, **result}
 
 
 def _single(setup: Setup, deployment: Deployment, name: str, plan: Plan) -> Result:
@@ -222,15 +228,20 @@ def _running(setup: Setup, purpose: str, instances: int, on_redis: bool) -> Iter
         raise RuntimeError("this scenario needs Redis")
     secret = new_secret()
     servers: list[Server] = []
+    quotas: list[CpuQuota] = []
     try:
         for index in range(instances):
             label = f"{setup.target}-{purpose}-{index + 1}"
             servers.append(start_target(setup.target, setup.log_dir, label, redis.url if redis else None, secret))
+            if setup.instance_cpu:
+                quotas.append(CpuQuota(servers[-1].pid, setup.instance_cpu))
         yield Deployment(servers, redis)
         _settle(servers)  # a SIGTERM amid the clients' disconnects is a separate test, not this one's
     finally:
         for server in servers:
             _stop(server)
+        for quota in quotas:
+            quota.release()
 
 
 def _settle(servers: list[Server]) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bench import latency
+from bench import cpu_quota, latency
 from bench.report import JSON_PREFIX
 from bench.scenarios import SINGLE
 from tests.conftest import ROOT
@@ -116,6 +116,21 @@ def test_cluster_shares_one_redis(every_scenario: Run, server: str) -> None:
     assert two["layout"] == three["layout"] == "rooms"
     assert two["scaling"] > 0 and three["scaling"] > 0
     assert three["quiet_cpu_percent"] is not None and "quiet_cpu_percent" not in two
+
+
+@pytest.mark.skipif(cpu_quota.unavailable() is not None, reason=f"CPU quotas: {cpu_quota.unavailable()}")
+def test_instances_held_to_a_cpu_quota(redis_url: str) -> None:
+    """--instance-cpu puts each instance in a cgroup of its own with that quota, and removes
+    the cgroups afterwards."""
+    run = run_bench("--redis-url", redis_url, "--only", "cluster", "--no-reference", "--instance-cpu", "0.25")
+    assert run.code == 0, run.stderr
+    for instances in (1, 2, 3):
+        result = run.results[("ours", f"cluster-{instances}")]
+        assert_delivered(result)
+        assert result["instance_cpu"] == 0.25
+        assert all(cpu <= 30 for cpu in result["server_cpu_percent_each"]), result  # a quarter of a core, and noise
+    assert "each server instance held to 0.25 cores" in run.table
+    assert not list(cpu_quota.ROOT.glob("chat-bench-*"))
 
 
 @pytest.mark.parametrize("server", SERVERS)
