@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 Push = dict[str, Any]  # a pub/sub push as redis-py's PubSub gives it: type, channel, data
 RETRY_FIRST, RETRY_MOST = 0.5, 5.0  # seconds between attempts to place channels while a master is away
+RECHECK = 15.0  # seconds between looks at the slot map while nothing seems wrong
 
 
 class ShardSubscriber:
@@ -32,7 +33,8 @@ class ShardSubscriber:
     `sunsubscribe` nobody asked for), when a master answers that it does not own the slot,
     or when the connection to its master breaks. `keep_placed` then refreshes the slot map
     and subscribes it where the map says, retrying with a growing wait while the master is
-    away. What was published meanwhile is what clients recover with `since`.
+    away; it also looks at the slot map every `RECHECK` seconds. What was published
+    meanwhile is what clients recover with `since`.
     """
 
     def __init__(self, cluster: RedisCluster, on_push: Callable[[Push], None]) -> None:
@@ -70,11 +72,16 @@ class ShardSubscriber:
         await self._cluster.execute_command("SPUBLISH", channel, data)
 
     async def keep_placed(self) -> None:
-        """Place the channels that lost their master, after refreshing the slot map;
-        runs for the manager's lifetime."""
+        """Place the channels that lost their master, after refreshing the slot map; also
+        look at the slot map every `RECHECK` seconds, for a failover that no connection
+        noticed (a master cut off by the network, not closed). Runs for the manager's lifetime."""
         retry = RETRY_FIRST
         while True:
-            await self._misplaced.wait()
+            try:
+                await asyncio.wait_for(self._misplaced.wait(), RECHECK)
+            except TimeoutError:
+                if not self._placed:
+                    continue
             async with self._lock:
                 try:
                     await self._cluster.initialize()
