@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
@@ -131,7 +132,10 @@ class BatchedScript:
                     # `connect` itself: behind Sentinel it asks for the master; a send on
                     # an unconnected connection would connect to the default address
                     await connection.connect()  # type: ignore[no-untyped-call]
-                await connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+                # hiredis packs in C; redis-py's asyncio connection packs in Python, which
+                # cost about 7 % of an instance's CPU with many small rooms (py-spy)
+                packed = b"".join(hiredis.pack_command(command) for command in commands)
+                await connection.send_packed_command(packed, check_health=False)
                 for _ in commands:
                     try:
                         replies.append(await connection.read_response())
