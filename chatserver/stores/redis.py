@@ -64,9 +64,10 @@ def connect(url: str, max_connections: int = 64, *, for_pubsub: bool = False) ->
 
 
 def connect_cluster_for_pubsub(url: str, max_connections: int) -> RedisCluster | None:
-    """For a Cluster URL, redis-py's cluster client as python-socketio's manager wants
-    it (replies as bytes, reads without a timeout), to reach each master's shard
-    channels; None for any other URL."""
+    """For a Cluster URL, redis-py's cluster client with replies as bytes, as
+    python-socketio's manager reads them, to reach each master's shard channels (the
+    connections that wait for messages read without a timeout, see `ShardSubscriber`);
+    None for any other URL."""
     if not is_cluster_url(url):
         return None
     return cluster_client(parse_cluster_url(url), _options(max_connections, for_pubsub=True))

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 PUBLISH_CONNECTIONS = 32  # Redis connections for the pub/sub manager's publishes (one more listens)
 ENVELOPES_CACHED = 10_000  # rooms whose pub/sub envelope is kept built
+INBOX_SIZE = 1_000  # pub/sub messages received on a Cluster's masters, waiting for python-socketio
 
 
 class _DirectEmit:
@@ -141,7 +142,7 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
         self._room_channel = room_channel
         self._room_channels = RoomChannels(linger=channel_linger, confirm_timeout=COMMAND_TIMEOUT)
         self._may_shard = sharded
-        self._sharded = False  # the listener sets it from what the Redis it reaches can do
+        self._sharded = sharded  # until the listener learns what the Redis it reaches can do
         self._cluster = connect_cluster_for_pubsub(url, PUBLISH_CONNECTIONS) if sharded else None
         self._shards: ShardSubscriber | None = None
         self._commands: ChannelCommands | None = None  # how the listener (un)subscribes room channels
@@ -247,24 +248,35 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
             async for data in self._listen_shared():
                 yield data
             return
-        inbox: asyncio.Queue[bytes] = asyncio.Queue()
+        inbox: asyncio.Queue[bytes | BaseException] = asyncio.Queue(INBOX_SIZE)  # full: readers wait
 
-        def take(message: Push) -> None:
+        async def take(message: Push) -> None:
             data = self._accepted(message)
             if data is not None:
-                inbox.put_nowait(data)
+                await inbox.put(data)
 
         async def forward_shared() -> None:
             async for data in self._listen_shared():
-                inbox.put_nowait(data)
+                await inbox.put(data)
 
-        self._shards = ShardSubscriber(self._cluster, take)
-        tasks = [asyncio.create_task(self._shards.keep_placed()), asyncio.create_task(forward_shared())]
+        def stopped(task: asyncio.Task[None]) -> None:
+            if not task.cancelled():
+                inbox.put_nowait(task.exception() or RuntimeError(f"{task.get_name()} ended"))
+
+        self._shards = ShardSubscriber(self._cluster, take, max_publishes=PUBLISH_CONNECTIONS)
+        tasks = [asyncio.create_task(self._shards.keep_placed(), name="room channel keeper"),
+                 asyncio.create_task(forward_shared(), name="shared channel reader")]
+        for task in tasks:
+            task.add_done_callback(stopped)
         try:
             while True:
-                yield await inbox.get()
+                item = await inbox.get()
+                if isinstance(item, BaseException):  # python-socketio logs it and listens anew
+                    raise item
+                yield item
         finally:
             for task in tasks:
+                task.remove_done_callback(stopped)
                 task.cancel()
             self._shards.close()
 

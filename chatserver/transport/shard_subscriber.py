@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
-from itertools import groupby
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+import hiredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, RedisError, ResponseError, SlotNotCoveredError
 
 log = logging.getLogger(__name__)
@@ -18,6 +20,7 @@ log = logging.getLogger(__name__)
 Push = dict[str, Any]  # a pub/sub push as redis-py's PubSub gives it: type, channel, data
 RETRY_FIRST, RETRY_MOST = 0.5, 5.0  # seconds between attempts to place channels while a master is away
 RECHECK = 15.0  # seconds between looks at the slot map while nothing seems wrong
+TROUBLE = (RedisError, RedisClusterException, OSError)  # what a cluster that is away or changing raises
 
 
 class ShardSubscriber:
@@ -30,46 +33,49 @@ class ShardSubscriber:
     (`smessage`, `ssubscribe`) go to `on_push` in the order each master sent them.
 
     A channel becomes unplaced when its slot moves to another master (the old one sends a
-    `sunsubscribe` nobody asked for), when a master answers that it does not own the slot,
-    or when the connection to its master breaks. `keep_placed` then refreshes the slot map
-    and subscribes it where the map says, retrying with a growing wait while the master is
-    away; it also looks at the slot map every `RECHECK` seconds. What was published
-    meanwhile is what clients recover with `since`.
+    `sunsubscribe` nobody asked for), when its master refuses the `SSUBSCRIBE` (`MOVED`,
+    `BUSY`, ...), or when the connection to its master breaks. `keep_placed` then refreshes
+    the slot map and subscribes it where the map says, retrying with a growing wait while
+    that fails; it also looks at the slot map every `RECHECK` seconds. A join does not wait
+    for a master that failed within the last `RETRY_MOST` seconds: the keeper retries it.
+    What was published meanwhile is what clients recover with `since`.
     """
 
-    def __init__(self, cluster: RedisCluster, on_push: Callable[[Push], None]) -> None:
+    def __init__(self, cluster: RedisCluster, on_push: Callable[[Push], Awaitable[None]], *,
+                 max_publishes: int) -> None:
         self._cluster = cluster
         self._on_push = on_push
-        self._placed: dict[str, str] = {}  # channel -> name of the master it is subscribed on
+        self._placed: dict[str, str] = {}  # channel -> name of the master it is (being) subscribed on
         self._unplaced: set[str] = set()
         self._shards: dict[str, _Shard] = {}
+        self._opening: dict[str, asyncio.Future[_Shard]] = {}
+        self._down_until: dict[str, float] = {}  # master -> loop time until which joins do not wait for it
         self._misplaced = asyncio.Event()
-        self._lock = asyncio.Lock()  # one change of the subscriptions at a time
+        self._publishing = asyncio.Semaphore(max_publishes)  # redis-py's cluster pool refuses past its size
 
     async def ssubscribe(self, *channels: str) -> None:
         """Subscribe `channels`, each on the master owning its slot; a channel that cannot
         be placed now is placed by `keep_placed` later (its `ssubscribe` push comes then)."""
-        async with self._lock:
-            self._unplaced.update(channels)
-            try:
-                await self._cluster.initialize()  # learns the slot map once; a no-op afterwards
-            except (RedisError, RedisClusterException, OSError):
-                self._misplaced.set()  # the keeper logs it and tries again
-                return
-            await self._place()
+        self._unplaced.update(channel for channel in channels if channel not in self._placed)
+        try:
+            await self._cluster.initialize()  # learns the slot map once; a no-op afterwards
+        except TROUBLE:
+            self._misplaced.set()  # the keeper logs it and tries again
+            return
+        await self._place(channels, retry_down=False)
 
     async def sunsubscribe(self, *channels: str) -> None:
         """Stop hearing `channels`."""
-        async with self._lock:
-            for channel in channels:
-                self._unplaced.discard(channel)
-                shard = self._shards.get(self._placed.pop(channel, ""))
-                if shard is not None:
-                    await shard.send("SUNSUBSCRIBE", channel)
+        for channel in channels:
+            self._unplaced.discard(channel)
+            shard = self._shards.get(self._placed.pop(channel, ""))
+            if shard is not None:
+                await self._send(shard, [(False, channel)])
 
     async def publish(self, channel: str, data: str) -> None:
         """SPUBLISH `data` on the master owning `channel`'s slot."""
-        await self._cluster.execute_command("SPUBLISH", channel, data)
+        async with self._publishing:
+            await self._cluster.execute_command("SPUBLISH", channel, data)
 
     async def keep_placed(self) -> None:
         """Place the channels that lost their master, after refreshing the slot map; also
@@ -82,15 +88,17 @@ class ShardSubscriber:
             except TimeoutError:
                 if not self._placed:
                     continue
-            async with self._lock:
-                try:
-                    await self._cluster.initialize()
-                    await self._cluster.nodes_manager.initialize()  # the slot map, anew
-                    self._unplace_moved()
-                    await self._place()
-                except (RedisError, RedisClusterException, OSError) as error:
-                    log.warning("cannot reach the redis cluster's slot map",
-                                extra={"retry_in": retry, "error": f"{type(error).__name__}: {error}"})
+            try:
+                await self._cluster.initialize()
+                await self._cluster.nodes_manager.initialize()  # the slot map, anew
+                self._unplace_moved()
+                await self._place(list(self._unplaced), retry_down=True)
+                self._close_idle()
+            except TROUBLE as error:
+                log.warning("cannot reach the redis cluster's slot map",
+                            extra={"retry_in": retry, "error": f"{type(error).__name__}: {error}"})
+            except Exception:
+                log.exception("room channel upkeep failed", extra={"retry_in": retry})
             if self._misplaced.is_set():
                 await asyncio.sleep(retry)
                 retry = min(retry * 2, RETRY_MOST)
@@ -99,33 +107,46 @@ class ShardSubscriber:
 
     def close(self) -> None:
         """Drop every master's connection."""
-        for name in list(self._shards):
-            self._shards.pop(name).close()
+        for shard in list(self._shards.values()):
+            shard.close()
+        self._shards.clear()
 
-    async def _place(self) -> None:
-        """SSUBSCRIBE the unplaced channels, one command per slot (Redis refuses a
-        command whose channels lie in two slots)."""
-        keyslot = self._cluster.keyslot
-        unreachable: set[str] = set()
-        for _, in_slot in groupby(sorted(self._unplaced, key=keyslot), key=keyslot):
-            channels = list(in_slot)
-            node = self._owner(channels[0])
-            if node is None or node.name in unreachable:
-                continue
-            try:
-                shard = await self._shard(node)
-                await shard.send("SSUBSCRIBE", *channels)
-            except (RedisError, OSError) as error:
-                unreachable.add(node.name)
-                log.warning("cannot subscribe on a redis cluster node",
-                            extra={"node": node.name, "error": f"{type(error).__name__}: {error}"})
-                continue
-            self._unplaced.difference_update(channels)
-            self._placed.update(dict.fromkeys(channels, node.name))
+    async def _place(self, channels: Iterable[str], *, retry_down: bool) -> None:
+        """SSUBSCRIBE those of `channels` still unplaced on the masters owning their slots,
+        all masters at once. `retry_down`: also on masters that failed a moment ago."""
+        by_master: dict[str, tuple[ClusterNode, list[str]]] = {}
+        now = asyncio.get_running_loop().time()
+        for channel in channels:
+            node = self._owner(channel) if channel in self._unplaced else None
+            if node is not None and (retry_down or self._down_until.get(node.name, 0.0) <= now):
+                by_master.setdefault(node.name, (node, []))[1].append(channel)
+        await asyncio.gather(*(self._place_on(node, channels) for node, channels in by_master.values()))
         if self._unplaced:
             self._misplaced.set()
         else:
             self._misplaced.clear()
+
+    async def _place_on(self, node: ClusterNode, channels: list[str]) -> None:
+        try:
+            shard = await self._shard(node)
+        except TROUBLE as error:
+            self._down_until[node.name] = asyncio.get_running_loop().time() + RETRY_MOST
+            log.warning("cannot connect to a redis cluster node",
+                        extra={"node": node.name, "error": f"{type(error).__name__}: {error}"})
+            return
+        self._down_until.pop(node.name, None)
+        channels = [channel for channel in channels if channel in self._unplaced]  # as of now, after the wait
+        self._unplaced.difference_update(channels)
+        self._placed.update(dict.fromkeys(channels, node.name))
+        await self._send(shard, [(True, channel) for channel in channels])
+
+    async def _send(self, shard: _Shard, commands: list[tuple[bool, str]]) -> None:
+        """(Un)subscribe one channel per command, so that each reply, or error, names its
+        command; a connection that fails here is lost like one whose reader failed."""
+        try:
+            await shard.send(commands)
+        except TROUBLE as error:
+            self._lost(shard, error)
 
     def _unplace_moved(self) -> None:
         """Channels placed on a master that the slot map no longer names for them."""
@@ -133,6 +154,14 @@ class ShardSubscriber:
             owner = self._owner(channel)
             if owner is None or owner.name != name:
                 self._unplace(channel)
+
+    def _close_idle(self) -> None:
+        """Drop the connections to masters that hold none of our channels any more."""
+        busy = set(self._placed.values())
+        for name, shard in list(self._shards.items()):
+            if name not in busy and not shard.pending:
+                del self._shards[name]
+                shard.close()
 
     def _owner(self, channel: str) -> ClusterNode | None:
         """The master owning `channel`'s slot in the slot map; None while nobody covers it."""
@@ -147,63 +176,112 @@ class ShardSubscriber:
         self._misplaced.set()
 
     async def _shard(self, node: ClusterNode) -> _Shard:
+        """The connection to `node`, opened once even when several callers want it at once."""
         shard = self._shards.get(node.name)
-        if shard is None:
-            connection = node.connection_class(**{**node.connection_kwargs, "health_check_interval": 0})
-            await connection.connect()  # type: ignore[no-untyped-call]
-            shard = self._shards[node.name] = _Shard(node.name, connection, self._push, self._refused, self._lost)
+        if shard is not None:
+            return shard
+        opening = self._opening.get(node.name)
+        if opening is None:
+            opening = self._opening[node.name] = asyncio.ensure_future(self._open(node))
+            opening.add_done_callback(lambda _: self._opening.pop(node.name, None))
+        return await asyncio.shield(opening)
+
+    async def _open(self, node: ClusterNode) -> _Shard:
+        connection = node.connection_class(**{**node.connection_kwargs, "health_check_interval": 0})
+        await connection.connect()  # type: ignore[no-untyped-call]
+        shard = self._shards[node.name] = _Shard(node.name, connection, self._reply, self._lost)
         return shard
 
-    def _push(self, shard: str, reply: list[Any]) -> None:
-        kind = reply[0].decode()
-        if kind == "sunsubscribe":
-            channel = reply[1].decode()
-            if self._placed.get(channel) == shard:  # not asked for: the channel's slot moved away
+    async def _reply(self, shard: _Shard, reply: list[Any] | ResponseError) -> None:
+        """What `shard`'s master sent: a message, the answer to a command, or a channel it
+        dropped (its slot moved away)."""
+        if isinstance(reply, ResponseError):
+            self._refused(shard, reply)
+            return
+        kind = reply[0]
+        if kind == b"smessage":
+            await self._on_push({"type": "smessage", "channel": reply[1], "data": reply[2]})
+            return
+        channel = reply[1].decode() if kind in (b"ssubscribe", b"sunsubscribe") else ""
+        asked = (kind == b"ssubscribe", channel)
+        if kind == b"sunsubscribe" and (not shard.pending or shard.pending[0] != asked):
+            if self._placed.get(channel) == shard.name:  # not asked for: the channel's slot moved away
                 self._unplace(channel)
-        else:
-            self._on_push({"type": kind, "channel": reply[1], "data": reply[2]})
+            return
+        if not channel or not shard.pending or shard.pending.popleft() != asked:
+            self._lost(shard, RedisError(f"a reply out of step with the commands sent: {reply!r}"))
+            return
+        if kind == b"ssubscribe":
+            await self._on_push({"type": "ssubscribe", "channel": reply[1], "data": reply[2]})
 
-    def _refused(self, shard: str, error: ResponseError) -> None:
-        log.info("a redis cluster node refused a subscription", extra={"node": shard, "error": str(error)})
-        self._misplaced.set()  # the keeper moves what the refreshed slot map places elsewhere
+    def _refused(self, shard: _Shard, error: ResponseError) -> None:
+        if not shard.pending:
+            self._lost(shard, error)
+            return
+        subscribe, channel = shard.pending.popleft()
+        log.warning("a redis cluster node refused a room channel command",
+                    extra={"node": shard.name, "channel": channel, "error": str(error)})
+        if subscribe and self._placed.get(channel) == shard.name:
+            self._unplace(channel)  # the keeper refreshes the slot map and tries again
 
-    def _lost(self, shard: str, error: Exception) -> None:
-        log.error("cannot receive from a redis cluster node",
-                  extra={"node": shard, "error": f"{type(error).__name__}: {error}"})
-        self._shards.pop(shard, None)
+    def _lost(self, shard: _Shard, error: Exception) -> None:
+        """Drop `shard` (once) and unplace the channels it carried."""
+        if self._shards.get(shard.name) is not shard:
+            return
+        del self._shards[shard.name]
+        shard.close()
+        log.error("cannot receive from a redis cluster node", exc_info=not isinstance(error, TROUBLE),
+                  extra={"node": shard.name, "error": f"{type(error).__name__}: {error}"})
         for channel, name in list(self._placed.items()):
-            if name == shard:
+            if name == shard.name:
                 self._unplace(channel)
 
 
 class _Shard:
-    """A connection to one master, with a task that reads what it pushes."""
+    """A connection to one master, with a task that reads what it sends, and the
+    (un)subscribe commands sent on it whose reply has not come yet."""
 
-    def __init__(self, name: str, connection: AbstractConnection, on_push: Callable[[str, list[Any]], None],
-                 on_refused: Callable[[str, ResponseError], None], on_lost: Callable[[str, Exception], None]) -> None:
+    def __init__(self, name: str, connection: AbstractConnection,
+                 on_reply: Callable[[_Shard, list[Any] | ResponseError], Awaitable[None]],
+                 on_lost: Callable[[_Shard, Exception], None]) -> None:
         self.name = name
+        self.pending: deque[tuple[bool, str]] = deque()  # (subscribe?, channel) in the order sent
         self._connection = connection
-        self._on_push = on_push
-        self._on_refused = on_refused
+        self._on_reply = on_reply
         self._on_lost = on_lost
+        self._closing = False
         self._reader = asyncio.create_task(self._read())
 
-    async def send(self, *command: str) -> None:
-        await self._connection.send_command(*command, check_health=False)
+    async def send(self, commands: list[tuple[bool, str]]) -> None:
+        """SSUBSCRIBE or SUNSUBSCRIBE, one channel each, in one write."""
+        if not commands:
+            return
+        if not self._connection.is_connected:  # never reconnect silently: nothing would read it
+            raise RedisConnectionError("the connection to this node was closed")
+        self.pending.extend(commands)
+        packed = b"".join(hiredis.pack_command(_command(subscribe, channel)) for subscribe, channel in commands)
+        await self._connection.send_packed_command(packed, check_health=False)
 
     def close(self) -> None:
-        self._reader.cancel()
+        """Stop reading and close the connection (at once, or, from the reader itself,
+        once the reply in hand is handled)."""
+        self._closing = True
+        if self._reader is not asyncio.current_task():
+            self._reader.cancel()
 
     async def _read(self) -> None:
         try:
-            while True:
+            while not self._closing:
                 try:
                     reply = await self._connection.read_response(timeout=math.inf, push_request=True)
-                except ResponseError as error:  # e.g. MOVED: the slot map is out of date
-                    self._on_refused(self.name, error)
-                    continue
-                self._on_push(self.name, reply)
-        except (RedisError, OSError) as error:
-            self._on_lost(self.name, error)
+                except ResponseError as error:  # a refused command; the connection is still in step
+                    reply = error
+                await self._on_reply(self, reply)
+        except Exception as error:
+            self._on_lost(self, error)
         finally:
             await self._connection.disconnect()
+
+
+def _command(subscribe: bool, channel: str) -> tuple[Any, ...]:
+    return ("SSUBSCRIBE" if subscribe else "SUNSUBSCRIBE", channel)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+import redis
 from redis.asyncio import Redis
 
 from tests.chat_client import new_room
@@ -121,3 +124,29 @@ async def test_a_room_whose_slot_moves_to_another_master_is_followed(redis_clust
     assert ben.received["message"] == [before, after]
     history = await ben.call("history", {"room": room})
     assert [m["id"] for m in history["messages"]] == [before["id"], after["id"]]
+
+
+
+@pytest.mark.parametrize("kind", ["cluster"])
+async def test_a_subscription_a_master_refused_is_made_again(redis_cluster, start_server, subscribers, make_client):
+    """A master refuses SSUBSCRIBE while its ACL denies the channels (NOPERM; likewise BUSY
+    during a long script, or MOVED on a stale slot map): once it accepts them again, every
+    instance subscribes again and the room is live."""
+    a, b = (start_server(REDIS_URL=redis_cluster.url) for _ in range(2))
+    ana, ben = await make_client("Ana", url=a.url), await make_client("Ben", url=b.url)
+    room = new_room("refused")
+    master = redis_cluster.master_for(room)
+    neighbour = next(r for r in iter(lambda: new_room("next"), None) if redis_cluster.master_for(r) is master)
+    await ana.join(room)
+    await ben.join(neighbour)  # B already has a connection to that master
+    with redis.Redis(port=master.port) as node:
+        node.execute_command("ACL", "SETUSER", "default", "resetchannels")  # drops both subscriptions too
+        try:
+            await ben.join(room)  # its SSUBSCRIBE is refused; the join goes on without it
+            await asyncio.sleep(1)
+            assert await subscribers(room) == 0
+        finally:
+            node.execute_command("ACL", "SETUSER", "default", "allchannels")
+    await eventually(lambda: subscribers(room), lambda n: n == 2, 10, what="both instances hearing the room again")
+    sent = await ana.send(room, "after the refusal")
+    assert await ben.wait_for("message", lambda got: len(got) == 1) == [sent]
