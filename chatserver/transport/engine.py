@@ -144,8 +144,8 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
 
     async def send(self, sid: str, data: Any) -> None:
         """A Socket.IO packet for one client (an ack, say) goes through `deliver` too: written
-        straight to an idle WebSocket instead of waking the connection's writer task, unless
-        it is bigger than `DIRECT_SEND_MAX`."""
+        straight to an idle WebSocket instead of starting the connection's writer task,
+        unless it is bigger than `DIRECT_SEND_MAX`."""
         if isinstance(data, str) and len(data) <= DIRECT_SEND_MAX:
             self.cut_off(self.deliver([sid], data))
         else:
@@ -217,7 +217,7 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
             elif due <= now:
                 del self._pings_due[sid]
                 socket.last_ping = wall
-                socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.PING))
+                self._ping(socket)
         deadline = wall - self.ping_timeout
         gone = [socket for socket in self.sockets.values()
                 if socket.last_ping and socket.last_ping < deadline and not (socket.closing or socket.closed)]
@@ -229,6 +229,14 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         for socket, outcome in zip(gone, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 log.warning("closing a silent client failed", extra={"sid": socket.sid, "error": repr(outcome)})
+
+    def _ping(self, socket: Any) -> None:
+        """Send a ping: straight to an idle WebSocket, as `deliver` does, else queued."""
+        websocket = self._websockets.get(socket.sid)
+        if websocket is not None and socket.upgraded and websocket.writer_idle(socket.queue):
+            websocket.write(PING_FRAME)
+        else:
+            socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.PING))
 
     async def close_all(self) -> int:
         """Close every connection (clients reconnect elsewhere); the number closed."""
@@ -246,7 +254,7 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         await socket.close(wait=False, reason=reason or self.reason.SERVER_DISCONNECT)
         # python-engineio sends a close packet but keeps a WebSocket open until the client
         # speaks, and the JS client only acts on the socket closing: an empty queue entry
-        # makes the socket's writer task close the WebSocket now.
+        # makes the socket's writer close the WebSocket now.
         socket.queue.put_nowait(None)
 
     async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
@@ -317,11 +325,9 @@ class CheckedWebSocket:
         return frame
 
     def writer_idle(self, queue: PacketQueue) -> bool:
-        """Whether Engine.IO's writer task for this socket holds nothing unsent: it waits
-        on an empty queue. (Between taking packets off the queue and writing them, the
-        queue is empty but the writer is not waiting.)"""
-        return (queue.empty() and queue.getter_waiting
-                and not self.response.closed and not self._transport.is_closing())
+        """Whether the session's writer holds nothing unsent: nothing is queued, and
+        nothing taken off the queue is still being written."""
+        return queue.idle and not self.response.closed and not self._transport.is_closing()
 
     def buffered(self) -> int:
         """Bytes written to this connection that the client has not taken yet."""
@@ -372,3 +378,6 @@ def websocket_text_frame(payload: bytes) -> bytes:
     else:
         header = struct.pack("!BBQ", 0x81, 127, size)
     return header + payload
+
+
+PING_FRAME = websocket_text_frame(engineio.packet.Packet(engineio.packet.PING).encode().encode())
