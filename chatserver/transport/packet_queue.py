@@ -13,14 +13,14 @@ Drain = Callable[[list[Any]], Awaitable[bool]]
 
 class PacketQueue:
     """`asyncio.Queue`'s interface as python-engineio uses it (unbounded: `put` never waits),
-    in a third of the memory.
+    in a small part of the memory.
 
     An `asyncio.Queue` holds four deques (items, getters, putters, and its `join` event's
     waiters), and CPython allocates a 64-slot block for each deque when it is made: about
     3 KiB per connection for a queue that is empty nearly always, since broadcasts are
-    written past it. Here there is one deque, the waiting getters (normally only a
-    long-polling request) are a short list made when one waits, and `join`'s event is made only
-    when someone joins.
+    written past it. Here the items' deque exists only while it holds something, the
+    waiting getters (normally only a long-polling request) are a short list made when one
+    waits, and `join`'s event is made only when someone joins.
 
     Once a WebSocket carries the connection, `drain_into` replaces the consumer waiting in
     `get` (python-engineio's writer task, for the connection's whole life) with a task
@@ -30,7 +30,7 @@ class PacketQueue:
     __slots__ = ("_drain", "_draining", "_finished", "_getters", "_items", "_unfinished")
 
     def __init__(self) -> None:
-        self._items: deque[Any] = deque()
+        self._items: deque[Any] | None = None  # made for what is put, let go once empty
         self._getters: list[asyncio.Future[None]] | None = None
         self._unfinished = 0
         self._finished: asyncio.Event | None = None
@@ -38,7 +38,7 @@ class PacketQueue:
         self._draining: asyncio.Task[None] | None = None
 
     def qsize(self) -> int:
-        return len(self._items)
+        return len(self._items) if self._items else 0
 
     def empty(self) -> bool:
         return not self._items
@@ -68,6 +68,8 @@ class PacketQueue:
             await self._draining
 
     def put_nowait(self, item: Any) -> None:
+        if self._items is None:
+            self._items = deque()
         self._items.append(item)
         self._unfinished += 1
         if self._finished is not None:
@@ -82,7 +84,7 @@ class PacketQueue:
     def get_nowait(self) -> Any:
         if not self._items:
             raise asyncio.QueueEmpty
-        return self._items.popleft()
+        return self._take()
 
     async def get(self) -> Any:
         while not self._items:
@@ -98,7 +100,15 @@ class PacketQueue:
                 elif self._items:  # woken for an item it will not take: wake the next one
                     self._wake_next()
                 raise
-        return self._items.popleft()
+        return self._take()
+
+    def _take(self) -> Any:
+        items = self._items
+        assert items
+        item = items.popleft()
+        if not items:
+            self._items = None
+        return item
 
     def _wake_next(self) -> None:
         while self._getters:
@@ -111,7 +121,7 @@ class PacketQueue:
         try:
             while self._items and self._drain is not None:
                 batch = list(self._items)
-                self._items.clear()
+                self._items = None
                 for _ in batch:  # taken, as a consumer of `get` would mark them
                     self.task_done()
                 if not await self._drain(batch):
