@@ -47,7 +47,7 @@ class Fanout(Protocol):
         ...
 
 
-@dataclass
+@dataclass(slots=True)
 class Connection:
     """One client connection on this instance and the rooms it joined."""
 
