@@ -7,11 +7,11 @@ import logging
 import struct
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 import engineio
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 from engineio.async_drivers import aiohttp as engineio_aiohttp
 
 from ..api import error_response
@@ -309,10 +309,13 @@ class CheckedWebSocket:
     async def close(self) -> None:
         await self.response.close()
 
-    async def wait(self) -> str | bytes:
-        """The next frame; `OSError` (which Engine.IO takes as the end) if there is none
-        or it is malformed."""
-        message = await self.response.receive()
+    def receive(self) -> Awaitable[WSMessage]:
+        """The next message (see `frame`)."""
+        return self.response.receive()
+
+    def frame(self, message: WSMessage) -> str | bytes:
+        """The message's frame; `OSError` (which Engine.IO takes as the end) if there is
+        none or it is malformed."""
         if message.type is WSMsgType.ERROR:
             self._refuse(f"bad frame: {message.data}")
         if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):

@@ -7,8 +7,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-# Hands a batch of packets, in order, to the client; False when nothing more is to be sent.
-Drain = Callable[[list[Any]], Awaitable[bool]]
+# Hands a batch of packets, in order, to the client (the first argument, as given to
+# `drain_into`); False when nothing more is to be sent.
+Drain = Callable[[Any, list[Any]], Awaitable[bool]]
 
 
 class PacketQueue:
@@ -27,7 +28,7 @@ class PacketQueue:
     that runs only while there is something to send.
     """
 
-    __slots__ = ("_drain", "_draining", "_finished", "_getters", "_items", "_unfinished")
+    __slots__ = ("_drain", "_draining", "_finished", "_getters", "_items", "_target", "_unfinished")
 
     def __init__(self) -> None:
         self._items: deque[Any] | None = None  # made for what is put, let go once empty
@@ -35,6 +36,7 @@ class PacketQueue:
         self._unfinished = 0
         self._finished: asyncio.Event | None = None
         self._drain: Drain | None = None
+        self._target: Any = None
         self._draining: asyncio.Task[None] | None = None
 
     def qsize(self) -> int:
@@ -54,11 +56,11 @@ class PacketQueue:
         a write past the queue now cannot overtake anything put before it."""
         return self._drain is not None and self._draining is None and not self._items
 
-    def drain_into(self, drain: Drain) -> None:
-        """From now on, hand what is put to `drain`, a batch at a time and in order, from
-        a task started when something is put and ended once the queue is empty. When
-        `drain` returns False, draining stops: what is put after that stays queued."""
-        self._drain = drain
+    def drain_into(self, drain: Drain, target: Any) -> None:
+        """From now on, hand what is put to `drain(target, batch)`, a batch at a time and in
+        order, from a task started when something is put and ended once the queue is empty.
+        When `drain` returns False, draining stops: what is put after that stays queued."""
+        self._drain, self._target = drain, target
         if self._items and self._draining is None:
             self._draining = asyncio.get_running_loop().create_task(self._drain_all())
 
@@ -124,8 +126,8 @@ class PacketQueue:
                 self._items = None
                 for _ in batch:  # taken, as a consumer of `get` would mark them
                     self.task_done()
-                if not await self._drain(batch):
-                    self._drain = None
+                if not await self._drain(self._target, batch):
+                    self._drain = self._target = None
         finally:
             self._draining = None
 

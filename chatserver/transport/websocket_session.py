@@ -4,19 +4,26 @@ per frame read and two fewer per connection."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
+from aiohttp import WSMessage
 from engineio import exceptions, packet
 
 log = logging.getLogger(__name__)
 
 
 class SessionWebSocket(Protocol):
-    """What the session needs of the WebSocket (`CheckedWebSocket`)."""
+    """What the session needs of the WebSocket (`CheckedWebSocket`).
 
-    async def wait(self) -> str | bytes: ...
+    The next frame is `frame(await receive())`: awaited by the session itself, not in a
+    coroutine of the WebSocket's, whose frame an idle connection would hold as well."""
+
+    def receive(self) -> Awaitable[WSMessage]: ...
+    def frame(self, message: WSMessage) -> str | bytes:
+        """The message's Engine.IO frame; `OSError` (the end of the session) if there is none."""
+        ...
     async def send(self, message: str | bytes) -> None: ...
     async def close(self) -> None: ...
 
@@ -42,11 +49,11 @@ async def serve_websocket(socket: Any, ws: SessionWebSocket) -> None:
         socket.connected = True
         socket.upgraded = True
 
-    socket.queue.drain_into(functools.partial(_write, ws))
+    socket.queue.drain_into(_write, ws)
     server.logger.info("%s: Upgrade to websocket successful", socket.sid)
     while True:
         try:
-            frame = await ws.wait()
+            frame = ws.frame(await ws.receive())
         except (asyncio.CancelledError, OSError):  # as python-engineio: end the session
             break
         try:
@@ -68,7 +75,7 @@ async def _upgraded(socket: Any, ws: SessionWebSocket) -> bool:
     """The polling-to-WebSocket upgrade handshake (probe ping, pong, upgrade), as python-engineio's."""
     socket.upgrading = True  # hold packet sends during the upgrade
     try:
-        probe = packet.Packet(encoded_packet=await ws.wait())
+        probe = packet.Packet(encoded_packet=ws.frame(await ws.receive()))
     except OSError:
         socket.upgrading = False
         return False
@@ -79,7 +86,7 @@ async def _upgraded(socket: Any, ws: SessionWebSocket) -> bool:
     await ws.send(packet.Packet(packet.PONG, data="probe").encode())
     await socket.queue.put(packet.Packet(packet.NOOP))  # end the poll
     try:
-        upgrade = packet.Packet(encoded_packet=await ws.wait())
+        upgrade = packet.Packet(encoded_packet=ws.frame(await ws.receive()))
     except OSError:
         socket.upgrading = False
         return False

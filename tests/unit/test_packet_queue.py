@@ -61,13 +61,13 @@ async def test_drained_items_go_out_in_order_from_a_task_that_ends_when_the_queu
     queue = PacketQueue()
     batches: list[list[str]] = []
 
-    async def drain(batch: list[str]) -> bool:
+    async def drain(target: list[list[str]], batch: list[str]) -> bool:
         await asyncio.sleep(0)  # a write that waits for the client: more is put meanwhile
-        batches.append(batch)
+        target.append(batch)
         return True
 
     queue.put_nowait("a")  # before draining: handed over once it starts
-    queue.drain_into(drain)
+    queue.drain_into(drain, batches)
     assert not queue.idle
     queue.put_nowait("b")
     await queue.drained()
@@ -86,11 +86,11 @@ async def test_draining_stops_when_the_drain_says_so_and_later_items_stay_queued
     queue = PacketQueue()
     batches: list[list[str | None]] = []
 
-    async def drain(batch: list[str | None]) -> bool:
-        batches.append(batch)
+    async def drain(target: list[list[str | None]], batch: list[str | None]) -> bool:
+        target.append(batch)
         return None not in batch
 
-    queue.drain_into(drain)
+    queue.drain_into(drain, batches)
     for item in ("a", None):
         queue.put_nowait(item)
     await queue.drained()
