@@ -35,10 +35,17 @@ def error_response(error: ChatError) -> web.Response:
 
 
 @web.middleware
-async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn refusals under /api into JSON errors; time each API route."""
+def api_errors(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    """Turn refusals under /api into JSON errors; time each API route.
+
+    Other paths go straight to their handler, without a coroutine frame of this
+    middleware's (which would live as long as each WebSocket does)."""
     if not request.path.startswith("/api/"):
-        return await handler(request)
+        return handler(request)
+    return _api_errors(request, handler)
+
+
+async def _api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     metrics = request.app[metrics_key]
     try:

@@ -74,7 +74,7 @@ def create_app(settings: Settings) -> web.Application:
     metrics.track(connections=lambda: service.connection_count, rooms=lambda: service.room_count,
                   draining=draining.is_set, deliveries=lambda: sio.eio.deliveries)
 
-    middlewares: list[Middleware] = [security_headers, api_cross_origin(origins), api_errors]
+    middlewares: list[Middleware] = [api_cross_origin(origins), api_errors]
     if settings.trusted_proxies:
         middlewares.insert(0, forwarded_for(settings.trusted_proxies))
     app = web.Application(client_max_size=settings.max_frame_bytes, middlewares=middlewares)
@@ -85,6 +85,7 @@ def create_app(settings: Settings) -> web.Application:
     app[metrics_key] = metrics
     app[sio_key] = sio
     app[draining_key] = draining
+    app.on_response_prepare.append(security_headers)
     sio.attach(app, socketio_path=SOCKETIO_PATH.strip("/"))
     add_routes(app)
     add_pages(app)

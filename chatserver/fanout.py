@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 
 import socketio
@@ -29,7 +30,8 @@ class SocketIOFanout:
         self._metrics = metrics
 
     async def enter(self, conn: str, room: str) -> None:
-        await self._sio.enter_room(conn, ROOM_PREFIX + room, namespace=NAMESPACE)
+        # The manager keeps the name for each connection in the room: one copy for all of them.
+        await self._sio.enter_room(conn, sys.intern(ROOM_PREFIX + room), namespace=NAMESPACE)
 
     async def exit(self, conn: str, room: str) -> None:
         await self._sio.leave_room(conn, ROOM_PREFIX + room, namespace=NAMESPACE)

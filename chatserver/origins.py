@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -54,10 +54,15 @@ def api_cross_origin(policy: OriginPolicy) -> Middleware:
     included); any other origin is refused `403 forbidden` before the handler runs."""
 
     @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+        # Other requests go straight to their handler, without a coroutine frame of this
+        # middleware's (which would live as long as each WebSocket does).
         origin = request.headers.get("Origin")
         if origin is None or not request.path.startswith("/api/"):
-            return await handler(request)
+            return handler(request)
+        return cross_origin(request, handler, origin)
+
+    async def cross_origin(request: web.Request, handler: Handler, origin: str) -> web.StreamResponse:
         if not policy.allows_request(request):
             return error_response(Forbidden(f"the origin {origin} may not call this API"))
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:

@@ -9,7 +9,6 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from .api import Handler
 from .keys import service_key, settings_key
 from .models import INVITE_MAX, is_room_id
 
@@ -23,14 +22,18 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A strict CSP on every answer; no referrer, so invite links never leak."""
-    response = await handler(request)
+async def security_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """A strict CSP on every answer; no referrer, so invite links never leak.
+
+    An `on_response_prepare` signal rather than a middleware: a middleware's coroutine
+    frame would live as long as each WebSocket does. A WebSocket's `101` is left as it
+    was: the headers mean nothing there, and aiohttp keeps its headers for the
+    connection's life."""
+    if isinstance(response, web.WebSocketResponse):
+        return
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
-    return response
 
 
 async def home(request: web.Request) -> web.Response:

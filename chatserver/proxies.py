@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Awaitable
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -22,11 +23,12 @@ def forwarded_for(trusted_proxies: tuple[str, ...]) -> Middleware:
     from_proxy = XForwardedFiltered(set(networks))
 
     @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+        # No coroutine frame of its own (which would live as long as each WebSocket does).
         peer = request.transport.get_extra_info("peername") if request.transport else None
         if peer and any(ipaddress.ip_address(peer[0]) in network for network in networks):
-            response: web.StreamResponse = await from_proxy.middleware(request, handler)
+            response: Awaitable[web.StreamResponse] = from_proxy.middleware(request, handler)
             return response
-        return await handler(request)
+        return handler(request)
 
     return middleware

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ class Fanout(Protocol):
         ...
 
 
-@dataclass
+@dataclass(slots=True)
 class Connection:
     """One client connection on this instance and the rooms it joined."""
 
@@ -149,7 +150,7 @@ class ChatService:
             self._fanout.follow(room, recovery.seq)
             if room not in conn.rooms:
                 first = await self._store.add_presence(room, conn.user, conn.id)
-                conn.rooms.add(room)
+                conn.rooms.add(sys.intern(room))  # one copy of the id for all of the room's connections
                 if first:
                     await self._announce(room, conn.user, "joined", skip=conn.id)
         except ChatError:

@@ -6,6 +6,8 @@ from __future__ import annotations
 class TokenBucket:
     """Up to `burst` events at once, then `rate` per second."""
 
+    __slots__ = ("_burst", "_rate", "_tokens", "_updated")  # one per connection
+
     def __init__(self, rate: float, burst: int, now: float) -> None:
         self._rate = rate
         self._burst = burst

@@ -7,11 +7,11 @@ import logging
 import struct
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 import engineio
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 from engineio.async_drivers import aiohttp as engineio_aiohttp
 
 from ..api import error_response
@@ -26,7 +26,6 @@ RETRY_AFTER_FULL = 10  # seconds a refused handshake is told to wait
 # a bigger one (a page of history can be megabytes) takes the queue, whose writer waits for
 # the client to take it (aiohttp's flow control) instead of filling the backlog bound at once.
 DIRECT_SEND_MAX = 64 * 1024
-_ENVIRON_KEPT = ("aiohttp.request", "REQUEST_METHOD", "HTTP_ORIGIN", "HTTP_HOST", "wsgi.url_scheme")
 PING_CHECK_INTERVAL = 1.0  # seconds between looks for pings due and pings unanswered
 
 
@@ -52,9 +51,33 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
 
     async def handle_request(self, request: web.Request) -> web.StreamResponse:
         """Refuse a handshake past the per-address cap and a malformed or oversized
-        polling body with the contract's JSON error; Engine.IO handles the rest."""
+        polling body with the contract's JSON error; Engine.IO handles the rest.
+
+        A WebSocket's session runs here, once python-engineio's calls that opened it
+        have returned: an idle connection holds its handler's coroutine frames as long as
+        it lives, and those calls (and the environ and query they hold) would be six of
+        them (see `CheckedWebSocket`)."""
         if self._ping_watch is None:
             self._ping_watch = asyncio.ensure_future(self._keep_pings())
+        refusal = await self._refusal(request)
+        if refusal is not None:
+            return refusal
+        response: web.StreamResponse | CheckedWebSocket = await super().handle_request(request)
+        if not isinstance(response, CheckedWebSocket):
+            return response
+        socket = response.socket
+        self._websockets[socket.sid] = response
+        try:
+            await serve_websocket(socket, response)
+        finally:
+            if self._websockets.get(socket.sid) is response:  # not a concurrent upgrade attempt's
+                del self._websockets[socket.sid]
+            # as python-engineio does once its WebSocket handler returns
+            if socket.closed and self.sockets.get(socket.sid) is socket:
+                del self.sockets[socket.sid]
+        return response.response
+
+    async def _refusal(self, request: web.Request) -> web.StreamResponse | None:
         sid = request.query.get("sid")
         address = _address(request)
         if sid is None and self._per_address[address] >= self.max_connections_per_address:
@@ -71,8 +94,7 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
             except MalformedPacket as error:
                 await self.close_connection(sid, f"malformed payload: {error}")
                 return error_response(InvalidPayload("not an Engine.IO payload"))
-        response: web.StreamResponse = await super().handle_request(request)
-        return response
+        return None
 
     def deliver(self, sids: Iterable[str], encoded: str) -> list[str]:
         """Hand one encoded Socket.IO packet to each of `sids` in this very step (no await),
@@ -122,8 +144,8 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
 
     async def send(self, sid: str, data: Any) -> None:
         """A Socket.IO packet for one client (an ack, say) goes through `deliver` too: written
-        straight to an idle WebSocket instead of waking the connection's writer task, unless
-        it is bigger than `DIRECT_SEND_MAX`."""
+        straight to an idle WebSocket instead of starting the connection's writer task,
+        unless it is bigger than `DIRECT_SEND_MAX`."""
         if isinstance(data, str) and len(data) <= DIRECT_SEND_MAX:
             self.cut_off(self.deliver([sid], data))
         else:
@@ -195,7 +217,7 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
             elif due <= now:
                 del self._pings_due[sid]
                 socket.last_ping = wall
-                socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.PING))
+                self._ping(socket)
         deadline = wall - self.ping_timeout
         gone = [socket for socket in self.sockets.values()
                 if socket.last_ping and socket.last_ping < deadline and not (socket.closing or socket.closed)]
@@ -207,6 +229,14 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         for socket, outcome in zip(gone, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 log.warning("closing a silent client failed", extra={"sid": socket.sid, "error": repr(outcome)})
+
+    def _ping(self, socket: Any) -> None:
+        """Send a ping: straight to an idle WebSocket, as `deliver` does, else queued."""
+        websocket = self._websockets.get(socket.sid)
+        if websocket is not None and socket.upgraded and websocket.writer_idle(socket.queue):
+            websocket.write(PING_FRAME)
+        else:
+            socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.PING))
 
     async def close_all(self) -> int:
         """Close every connection (clients reconnect elsewhere); the number closed."""
@@ -224,7 +254,7 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         await socket.close(wait=False, reason=reason or self.reason.SERVER_DISCONNECT)
         # python-engineio sends a close packet but keeps a WebSocket open until the client
         # speaks, and the JS client only acts on the socket closing: an empty queue entry
-        # makes the socket's writer task close the WebSocket now.
+        # makes the socket's writer close the WebSocket now.
         socket.queue.put_nowait(None)
 
     async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
@@ -241,42 +271,51 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         return await super()._trigger_event(event, *args, **kwargs)
 
 
-class CheckedWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
-    """Engine.IO's aiohttp WebSocket that refuses frames no client could have sent, and
-    reads every frame of up to `max_http_buffer_size` bytes, uncompressed."""
+class CheckedWebSocket:
+    """Engine.IO's aiohttp WebSocket (python-engineio's `async_drivers.aiohttp.WebSocket`)
+    that refuses frames no client could have sent, and reads every frame of up to
+    `max_http_buffer_size` bytes, uncompressed.
 
-    async def __call__(self, environ: dict[str, Any]) -> web.StreamResponse:
+    Calling it answers the upgrade and returns the WebSocket itself, unserved: python-engineio
+    hands it back up to `GuardedEngineServer.handle_request`, which runs the session."""
+
+    __slots__ = ("_transport", "response", "server", "socket")
+    _transport: asyncio.Transport  # set once the upgrade is answered
+
+    def __init__(self, handler: Any, server: GuardedEngineServer) -> None:
+        self.socket = handler.__self__  # python-engineio's AsyncSocket, whose handler `serve_websocket` replaces
+        self.server = server
         # aiohttp refuses a message of exactly `max_msg_size` bytes; the limit is inclusive.
         # No permessage-deflate, which aiohttp would accept from every browser: one frame is
         # built per broadcast for all recipients, and per-connection zlib state cost about
         # 90 KiB per idle connection (bench/). Node's `ws` has it off by default too.
-        self._sock = web.WebSocketResponse(max_msg_size=self.server.max_http_buffer_size + 1, compress=False)
+        self.response = web.WebSocketResponse(max_msg_size=server.max_http_buffer_size + 1, compress=False)
+
+    async def __call__(self, environ: dict[str, Any]) -> CheckedWebSocket | web.StreamResponse:
         request = environ["aiohttp.request"]
         try:
-            await self._sock.prepare(request)
+            await self.response.prepare(request)
         except ConnectionResetError:  # the client left before its upgrade was answered
-            return self._sock  # aiohttp drops a response to a closed connection quietly
-        self._transport: asyncio.Transport = request.transport
-        # Engine.IO's WSGI-style environ, a copy of every request header, stays referenced
-        # for the life of the connection; once the WebSocket is open only an error response
-        # (CORS headers) could read it, and only these keys.
-        kept = {key: environ[key] for key in _ENVIRON_KEPT if key in environ}
-        environ.clear()
-        environ.update(kept)
-        socket = self.handler.__self__  # python-engineio's AsyncSocket, whose handler this replaces
-        open_websockets: dict[str, CheckedWebSocket] = self.server._websockets
-        open_websockets[socket.sid] = self
-        try:
-            await serve_websocket(socket, self)
-        finally:
-            if open_websockets.get(socket.sid) is self:  # not a concurrent upgrade attempt's
-                del open_websockets[socket.sid]
-        return self._sock
+            return self.response  # aiohttp drops a response to a closed connection quietly
+        self._transport = request.transport
+        return self
 
-    async def wait(self) -> str | bytes:
-        """The next frame; `OSError` (which Engine.IO takes as the end) if there is none
-        or it is malformed."""
-        message = await self._sock.receive()
+    async def send(self, message: str | bytes) -> None:
+        if isinstance(message, bytes):
+            await self.response.send_bytes(message)
+        else:
+            await self.response.send_str(message)
+
+    async def close(self) -> None:
+        await self.response.close()
+
+    def receive(self) -> Awaitable[WSMessage]:
+        """The next message (see `frame`)."""
+        return self.response.receive()
+
+    def frame(self, message: WSMessage) -> str | bytes:
+        """The message's frame; `OSError` (which Engine.IO takes as the end) if there is
+        none or it is malformed."""
         if message.type is WSMsgType.ERROR:
             self._refuse(f"bad frame: {message.data}")
         if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
@@ -289,11 +328,9 @@ class CheckedWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
         return frame
 
     def writer_idle(self, queue: PacketQueue) -> bool:
-        """Whether Engine.IO's writer task for this socket holds nothing unsent: it waits
-        on an empty queue. (Between taking packets off the queue and writing them, the
-        queue is empty but the writer is not waiting.)"""
-        return (queue.empty() and queue.getter_waiting
-                and not self._sock.closed and not self._transport.is_closing())
+        """Whether the session's writer holds nothing unsent: nothing is queued, and
+        nothing taken off the queue is still being written."""
+        return queue.idle and not self.response.closed and not self._transport.is_closing()
 
     def buffered(self) -> int:
         """Bytes written to this connection that the client has not taken yet."""
@@ -308,7 +345,7 @@ class CheckedWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
         self._transport.abort()
 
     def _refuse(self, reason: str) -> None:
-        self.server.log_closing(self.handler.__self__.sid, reason)
+        self.server.log_closing(self.socket.sid, reason)
         raise OSError(reason)
 
 
@@ -344,3 +381,6 @@ def websocket_text_frame(payload: bytes) -> bytes:
     else:
         header = struct.pack("!BBQ", 0x81, 127, size)
     return header + payload
+
+
+PING_FRAME = websocket_text_frame(engineio.packet.Packet(engineio.packet.PING).encode().encode())

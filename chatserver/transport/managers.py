@@ -6,7 +6,7 @@ import asyncio
 import functools
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import socketio
@@ -53,12 +53,17 @@ class _DirectEmit:
 
 
 class _IndexedRooms:
-    """Keeps each connection's rooms at hand.
+    """Keeps each connection's rooms at hand, and answers for its room of its own.
 
-    python-socketio's manager finds them by scanning every room of the namespace, after
-    copying the whole mapping, and every connection has a room of its own: a disconnect
-    cost O(connections), so 10,000 clients dropping at once (a network blip, a balancer
-    restart) cost O(n^2) and stalled the instance (py-spy, bench/ connections scenario).
+    python-socketio's manager finds a connection's rooms by scanning every room of the
+    namespace, after copying the whole mapping, and every connection has a room of its
+    own: a disconnect cost O(connections), so 10,000 clients dropping at once (a network
+    blip, a balancer restart) cost O(n^2) and stalled the instance (py-spy, bench/
+    connections scenario).
+
+    That room of its own (named by the sid, for emits to one connection) is a two-way dict
+    per connection there, about 0.5 KiB; here it is not stored, and the `None` room, which
+    maps every connected sid to its Engine.IO sid, answers for it.
     """
 
     rooms: dict[str, dict[Any, Any]]
@@ -68,27 +73,52 @@ class _IndexedRooms:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._rooms_of: dict[tuple[str, str], set[str | None]] = {}
+        self._rooms_of: dict[str, dict[str, set[str]]] = {}  # namespace -> sid -> named rooms
 
     def basic_enter_room(self, sid: str, namespace: str, room: str | None, eio_sid: str | None = None) -> None:
+        if room == sid:  # its own room: see `get_participants`
+            return
         super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)  # type: ignore[misc]
-        self._rooms_of.setdefault((namespace, sid), set()).add(room)
+        if room is not None:
+            self._rooms_of.setdefault(namespace, {}).setdefault(sid, set()).add(room)
 
     def basic_leave_room(self, sid: str, namespace: str, room: str | None) -> None:
         super().basic_leave_room(sid, namespace, room)  # type: ignore[misc]
-        rooms = self._rooms_of.get((namespace, sid))
-        if rooms is not None:
+        of_namespace = self._rooms_of.get(namespace, {})
+        rooms = of_namespace.get(sid)
+        if rooms is not None and room is not None:
             rooms.discard(room)
             if not rooms:
-                del self._rooms_of[(namespace, sid)]
+                del of_namespace[sid]
+
+    def get_participants(self, namespace: str, room: Any) -> Iterator[tuple[str, str]]:
+        """As python-socketio's: (sid, eio_sid) of each connection in `room`, or in any of
+        several rooms; a sid names the room of that connection alone."""
+        in_namespace = self.rooms.get(namespace, {})
+        if room is None or isinstance(room, str):
+            members = in_namespace.get(room)
+            if members is not None:  # the common case: one named room
+                yield from members._fwdm.copy().items()
+                return
+        participants: dict[str, str] = {}
+        for name in ((room,) if room is None or isinstance(room, str) else room):
+            members = in_namespace.get(name)
+            if members is not None:
+                participants.update(members._fwdm)
+            elif name is not None and name in in_namespace.get(None, ()):
+                participants[name] = in_namespace[None][name]
+        yield from participants.items()
 
     def get_rooms(self, sid: str, namespace: str) -> list[str]:
-        return [room for room in self._rooms_of.get((namespace, sid), ()) if room is not None]
+        """As python-socketio's: the connection's own room (named by its sid) and the rooms it entered."""
+        own = [sid] if sid in self.rooms.get(namespace, {}).get(None, ()) else []
+        return own + list(self._rooms_of.get(namespace, {}).get(sid, ()))
 
     def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
         # python-socketio 5.18.1's, with the scan replaced by the index.
-        for room in list(self._rooms_of.get((namespace, sid), ())):
+        for room in list(self._rooms_of.get(namespace, {}).get(sid, ())):
             self.basic_leave_room(sid, namespace, room)
+        self.basic_leave_room(sid, namespace, None)
         self.callbacks.pop(sid, None)
         for pending in (self.pending_connect, self.pending_disconnect):
             if sid in pending.get(namespace, ()):

@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
+from aiohttp import WSMessage
 from engineio import exceptions, packet
 
 log = logging.getLogger(__name__)
 
 
 class SessionWebSocket(Protocol):
-    """What the session needs of the WebSocket (`CheckedWebSocket`)."""
+    """What the session needs of the WebSocket (`CheckedWebSocket`).
 
-    async def wait(self) -> str | bytes: ...
+    The next frame is `frame(await receive())`: awaited by the session itself, not in a
+    coroutine of the WebSocket's, whose frame an idle connection would hold as well."""
+
+    def receive(self) -> Awaitable[WSMessage]: ...
+    def frame(self, message: WSMessage) -> str | bytes:
+        """The message's Engine.IO frame; `OSError` (the end of the session) if there is none."""
+        ...
     async def send(self, message: str | bytes) -> None: ...
     async def close(self) -> None: ...
 
@@ -28,10 +36,10 @@ async def serve_websocket(socket: Any, ws: SessionWebSocket) -> None:
     `ping_interval + ping_timeout`, ends a silent client's session), and the writer task
     waits on its queue through `wait_for` too (another task): per idle connection three
     tasks besides this one and the ping's, and a task and a timer per frame read. Here
-    frames are read in this coroutine with no timer, and the writer waits on the queue
-    plainly; a client that stops answering pings is closed by
-    `GuardedEngineServer._keep_pings` instead, which ends the read and so puts the
-    `None` that ends the writer. `socket` is python-engineio's `AsyncSocket`.
+    frames are read in this coroutine with no timer, and the writer is a task only while
+    something is queued (`PacketQueue.drain_into`); a client that stops answering pings
+    is closed by `GuardedEngineServer._keep_pings` instead, which ends the read and so
+    puts the `None` that ends the writing. `socket` is python-engineio's `AsyncSocket`.
     """
     server = socket.server
     if socket.connected:  # the socket was already connected over polling: this is an upgrade
@@ -41,11 +49,11 @@ async def serve_websocket(socket: Any, ws: SessionWebSocket) -> None:
         socket.connected = True
         socket.upgraded = True
 
-    writer = asyncio.ensure_future(_write(socket, ws))
+    socket.queue.drain_into(_write, ws)
     server.logger.info("%s: Upgrade to websocket successful", socket.sid)
     while True:
         try:
-            frame = await ws.wait()
+            frame = ws.frame(await ws.receive())
         except (asyncio.CancelledError, OSError):  # as python-engineio: end the session
             break
         try:
@@ -58,8 +66,8 @@ async def serve_websocket(socket: Any, ws: SessionWebSocket) -> None:
         except Exception:  # as python-engineio: log it, and go on with the session
             server.logger.exception("Unknown receive error")
 
-    await socket.queue.put(None)  # unlock the writer task so it can exit
-    await writer
+    await socket.queue.put(None)  # the writer sends what is queued, and closes the WebSocket
+    await socket.queue.drained()
     await socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
 
 
@@ -67,7 +75,7 @@ async def _upgraded(socket: Any, ws: SessionWebSocket) -> bool:
     """The polling-to-WebSocket upgrade handshake (probe ping, pong, upgrade), as python-engineio's."""
     socket.upgrading = True  # hold packet sends during the upgrade
     try:
-        probe = packet.Packet(encoded_packet=await ws.wait())
+        probe = packet.Packet(encoded_packet=ws.frame(await ws.receive()))
     except OSError:
         socket.upgrading = False
         return False
@@ -78,7 +86,7 @@ async def _upgraded(socket: Any, ws: SessionWebSocket) -> bool:
     await ws.send(packet.Packet(packet.PONG, data="probe").encode())
     await socket.queue.put(packet.Packet(packet.NOOP))  # end the poll
     try:
-        upgrade = packet.Packet(encoded_packet=await ws.wait())
+        upgrade = packet.Packet(encoded_packet=ws.frame(await ws.receive()))
     except OSError:
         socket.upgrading = False
         return False
@@ -92,24 +100,18 @@ async def _upgraded(socket: Any, ws: SessionWebSocket) -> bool:
     return True
 
 
-async def _write(socket: Any, ws: SessionWebSocket) -> None:
-    """Send what is queued for the client, in order, until a `None` or a failed send; then
-    close the WebSocket. (`GuardedEngineServer.deliver` writes past this task while it
-    waits on an empty queue.)"""
-    queue = socket.queue
-    ending = False
-    while not ending:
-        packets = [await queue.get()]
-        queue.task_done()
-        while not queue.empty():
-            packets.append(queue.get_nowait())
-            queue.task_done()
-        if None in packets:
-            packets = packets[:packets.index(None)]
-            ending = True
-        try:
-            for pkt in packets:
-                await ws.send(pkt.encode())
-        except Exception:  # as python-engineio: a failed send ends the session's writing
-            break
-    await ws.close()
+async def _write(ws: SessionWebSocket, packets: list[Any]) -> bool:
+    """Send queued packets in order, up to a `None` or a failed send; then close the
+    WebSocket and return False, for nothing more to be sent. (`GuardedEngineServer.deliver`
+    writes past the queue while nothing is queued or being sent.)"""
+    ending = None in packets
+    if ending:
+        packets = packets[:packets.index(None)]
+    try:
+        for pkt in packets:
+            await ws.send(pkt.encode())
+    except Exception:  # as python-engineio: a failed send ends the session's writing
+        ending = True
+    if ending:
+        await ws.close()
+    return not ending

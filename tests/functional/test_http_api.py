@@ -148,6 +148,14 @@ async def test_pages_carry_a_strict_content_security_policy(server_url):
             assert resp.status == 200 and "io" in await resp.text()
 
 
+@pytest.mark.parametrize("path", ["/socket.io/?EIO=4&transport=polling", "/api/rooms", "/no/such/page"])
+async def test_other_answers_carry_the_security_headers_too(server_url, path):
+    async with aiohttp.ClientSession() as http, http.get(f"{server_url}{path}") as resp:
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
+        assert resp.headers["Referrer-Policy"] == "no-referrer"
+        assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
+
+
 async def test_unknown_api_routes_answer_json_404(server_url):
     async with aiohttp.ClientSession() as http, http.get(f"{server_url}/api/nothing-here") as resp:
         assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"

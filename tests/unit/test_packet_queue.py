@@ -55,3 +55,46 @@ async def test_join_waits_until_every_item_is_done():
     await asyncio.wait_for(joined, 1)
     with pytest.raises(ValueError):
         queue.task_done()
+
+
+async def test_drained_items_go_out_in_order_from_a_task_that_ends_when_the_queue_is_empty():
+    queue = PacketQueue()
+    batches: list[list[str]] = []
+
+    async def drain(target: list[list[str]], batch: list[str]) -> bool:
+        await asyncio.sleep(0)  # a write that waits for the client: more is put meanwhile
+        target.append(batch)
+        return True
+
+    queue.put_nowait("a")  # before draining: handed over once it starts
+    queue.drain_into(drain, batches)
+    assert not queue.idle
+    queue.put_nowait("b")
+    await queue.drained()
+    queue.put_nowait("c")
+    await asyncio.sleep(0)
+    queue.put_nowait("d")  # while "c" is being written: waits its turn behind it
+    assert not queue.idle
+    await queue.drained()
+    assert [item for batch in batches for item in batch] == ["a", "b", "c", "d"]
+    assert queue.idle and queue.empty() and not any(
+        task.get_coro().__qualname__.startswith("PacketQueue") for task in asyncio.all_tasks())
+    await asyncio.wait_for(queue.join(), 1)
+
+
+async def test_draining_stops_when_the_drain_says_so_and_later_items_stay_queued():
+    queue = PacketQueue()
+    batches: list[list[str | None]] = []
+
+    async def drain(target: list[list[str | None]], batch: list[str | None]) -> bool:
+        target.append(batch)
+        return None not in batch
+
+    queue.drain_into(drain, batches)
+    for item in ("a", None):
+        queue.put_nowait(item)
+    await queue.drained()
+    queue.put_nowait("late")
+    await queue.drained()
+    assert batches == [["a", None]]
+    assert not queue.idle and queue.qsize() == 1

@@ -1,4 +1,5 @@
-"""The managers' index of each connection's rooms agrees with python-socketio's own scan."""
+"""The managers' index of each connection's rooms, and its room of its own, agree with what
+python-socketio's own manager answers."""
 
 from __future__ import annotations
 
@@ -10,25 +11,45 @@ from chatserver.transport import ChatManager
 NS = "/chat"
 
 
-def rooms_by_scan(manager: ChatManager, sid: str) -> set[str]:
-    return set(BaseManager.get_rooms(manager, sid, NS))
+def connect(manager: BaseManager, sid: str, eio_sid: str) -> None:
+    """As python-socketio's `pre_connect`, with a sid of our choosing."""
+    manager.basic_enter_room(sid, NS, None, eio_sid=eio_sid)
+    manager.basic_enter_room(sid, NS, sid, eio_sid=eio_sid)
 
 
-def test_the_index_follows_enter_leave_close_and_disconnect():
-    manager = ChatManager()
+def play(manager: BaseManager) -> list[object]:
+    """The same steps on either manager, and what it answers along the way."""
+    answers: list[object] = []
+
+    def look() -> None:
+        answers.append({sid: set(manager.get_rooms(sid, NS)) for sid in ("a", "b")})
+        answers.append([sorted(manager.get_participants(NS, room))
+                        for room in ("a", "b", "room:x", "room:y", "nobody", ("a", "room:x"), ["room:y", "b"])])
+
     for sid, eio in (("a", "ea"), ("b", "eb")):
-        manager.basic_enter_room(sid, NS, None, eio_sid=eio)
-        manager.basic_enter_room(sid, NS, sid, eio_sid=eio)
+        connect(manager, sid, eio)
     for room in ("room:x", "room:y"):
         manager.basic_enter_room("a", NS, room)
     manager.basic_enter_room("b", NS, "room:x")
     manager.callbacks["a"] = {}
-    assert set(manager.get_rooms("a", NS)) == rooms_by_scan(manager, "a") == {"a", "room:x", "room:y"}
+    look()
     manager.basic_leave_room("a", NS, "room:y")
     manager.basic_close_room("room:x", NS)
-    assert set(manager.get_rooms("a", NS)) == rooms_by_scan(manager, "a") == {"a"}
+    look()
     manager.basic_disconnect("a", NS)
-    assert manager.get_rooms("a", NS) == [] and rooms_by_scan(manager, "a") == set()
-    assert "a" not in manager.callbacks
-    assert set(manager.get_rooms("b", NS)) == rooms_by_scan(manager, "b") == {"b"}
-    assert isinstance(manager, socketio.AsyncManager)
+    look()
+    answers.append(("a" in manager.callbacks, manager.is_connected("a", NS), manager.is_connected("b", NS)))
+    return answers
+
+
+def test_the_index_and_own_rooms_answer_as_python_socketio_does():
+    ours, theirs = ChatManager(), socketio.AsyncManager()
+    assert play(ours) == play(theirs)
+    assert play(ChatManager())[0] == {"a": {"a", "room:x", "room:y"}, "b": {"b", "room:x"}}
+
+
+def test_no_room_is_stored_for_a_connection_alone():
+    manager = ChatManager()
+    connect(manager, "a", "ea")
+    assert set(manager.rooms[NS]) == {None}
+    assert list(manager.get_participants(NS, "a")) == [("a", "ea")]
