@@ -63,7 +63,8 @@ class _IndexedRooms:
 
     That room of its own (named by the sid, for emits to one connection) is a two-way dict
     per connection there, about 0.5 KiB; here it is not stored, and the `None` room, which
-    maps every connected sid to its Engine.IO sid, answers for it.
+    maps every connected sid to its Engine.IO sid, answers for it. A connection's named
+    rooms are a tuple (a connection is in a few; an empty set alone takes 0.2 KiB).
     """
 
     rooms: dict[str, dict[Any, Any]]
@@ -73,22 +74,27 @@ class _IndexedRooms:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._rooms_of: dict[str, dict[str, set[str]]] = {}  # namespace -> sid -> named rooms
+        self._rooms_of: dict[str, dict[str, tuple[str, ...]]] = {}  # namespace -> sid -> named rooms
 
     def basic_enter_room(self, sid: str, namespace: str, room: str | None, eio_sid: str | None = None) -> None:
         if room == sid:  # its own room: see `get_participants`
             return
         super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)  # type: ignore[misc]
         if room is not None:
-            self._rooms_of.setdefault(namespace, {}).setdefault(sid, set()).add(room)
+            of_namespace = self._rooms_of.setdefault(namespace, {})
+            rooms = of_namespace.get(sid, ())
+            if room not in rooms:
+                of_namespace[sid] = (*rooms, room)
 
     def basic_leave_room(self, sid: str, namespace: str, room: str | None) -> None:
         super().basic_leave_room(sid, namespace, room)  # type: ignore[misc]
         of_namespace = self._rooms_of.get(namespace, {})
-        rooms = of_namespace.get(sid)
-        if rooms is not None and room is not None:
-            rooms.discard(room)
-            if not rooms:
+        rooms = of_namespace.get(sid, ())
+        if room in rooms:
+            rest = tuple(other for other in rooms if other != room)
+            if rest:
+                of_namespace[sid] = rest
+            else:
                 del of_namespace[sid]
 
     def get_participants(self, namespace: str, room: Any) -> Iterator[tuple[str, str]]:
@@ -116,7 +122,7 @@ class _IndexedRooms:
 
     def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
         # python-socketio 5.18.1's, with the scan replaced by the index.
-        for room in list(self._rooms_of.get(namespace, {}).get(sid, ())):
+        for room in self._rooms_of.get(namespace, {}).get(sid, ()):
             self.basic_leave_room(sid, namespace, room)
         self.basic_leave_room(sid, namespace, None)
         self.callbacks.pop(sid, None)
