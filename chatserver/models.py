@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ CLIENT_ID_MAX = 64
 HISTORY_LIMIT_MAX = 100
 HISTORY_LIMIT_DEFAULT = 50
 INVITE_MAX = 128
+
+# JSON without spaces; one encoder for every call (`json.dumps` with `separators` builds one each time)
+compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class UserDict(TypedDict):

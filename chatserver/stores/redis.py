@@ -16,7 +16,7 @@ from redis.exceptions import RedisClusterException, RedisError
 from redis.retry import Retry
 
 from ..errors import RateLimited
-from ..models import MessageDict, Position
+from ..models import MessageDict, Position, compact_json
 from . import redis_scripts as lua
 from .base import Announcement, Appended, Draft, Page, PrivateRoom, RateLimit, Recovery
 from .memory import new_epoch
@@ -108,7 +108,7 @@ class RedisStore(RedisPresence):
                      rate: RateLimit | None, announce: Announcement | None = None) -> Appended:
         message = draft.as_message(0)
         # stored as JSON without `seq`; the script writes the `seq` it allocates in front
-        body = json.dumps({key: value for key, value in message.items() if key != "seq"}, separators=(",", ":"))
+        body = compact_json({key: value for key, value in message.items() if key != "seq"})
         room = self._keys.room(draft.room)
         dedupe = room.dedupe(draft.user["id"], draft.client_id) if draft.client_id else None
         in_script = rate if not self._rate_apart else None

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import socketio
 from redis.exceptions import RedisClusterException, RedisError
 
+from ..models import compact_json
 from ..ordering import SeqOrder
 from ..stores.base import Announcement
 from ..stores.redis import COMMAND_TIMEOUT, connect, connect_cluster_for_pubsub
@@ -248,7 +249,7 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
         if channel is None:
             await super()._publish(data)
             return
-        message = json.dumps(data, separators=(",", ":"))
+        message = compact_json(data)
         try:
             if self._shards is not None and self._sharded:
                 await self._shards.publish(channel, message)
