@@ -55,6 +55,7 @@ def create_app(settings: Settings) -> web.Application:
         max_http_buffer_size=settings.max_frame_bytes,
         ping_interval=settings.ping_interval,
         ping_timeout=settings.ping_timeout,
+        connect_timeout=settings.connect_timeout,
         # One connection's events run in order (a user's messages keep their order);
         # connections still run concurrently with each other.
         async_handlers=False,

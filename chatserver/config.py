@@ -66,6 +66,7 @@ class Settings:
     presence_expiry: float = 20.0  # silence after which an instance's users are dropped
     ping_interval: float = 25.0  # seconds between Engine.IO pings (Socket.IO's default)
     ping_timeout: float = 20.0  # seconds a client has to answer a ping before its connection is closed
+    connect_timeout: float = 45.0  # seconds a session has to connect to /chat before it is closed (Node's default)
     channel_linger: float = 5.0  # seconds a room's channel stays subscribed after its last local connection left
     sharded_pubsub: ShardedPubSub = "auto"  # auto: SSUBSCRIBE/SPUBLISH where Redis has them (7 and later)
 
@@ -104,6 +105,7 @@ class Settings:
         _check(self.event_loop in get_args(EventLoop), "EVENT_LOOP", "must be uvloop or asyncio")
         _check(1 <= self.ping_interval <= 600, "PING_INTERVAL", "must be 1..600 seconds")
         _check(1 <= self.ping_timeout <= 600, "PING_TIMEOUT", "must be 1..600 seconds")
+        _check(1 <= self.connect_timeout <= 600, "CONNECT_TIMEOUT", "must be 1..600 seconds")
         _check(0 <= self.channel_linger <= 3600, "CHANNEL_LINGER", "must be 0..3600 seconds")
         _check(self.sharded_pubsub in get_args(ShardedPubSub), "SHARDED_PUBSUB", "must be auto or off")
         _check(100 <= self.gc_threshold <= 10_000_000, "GC_THRESHOLD", "must be 100..10000000")
@@ -183,6 +185,7 @@ _OPTIONS: tuple[tuple[str, type, str], ...] = (
     ("SHUTDOWN_TIMEOUT", float, "seconds in-flight handlers get after connections close"),
     ("PING_INTERVAL", float, "seconds between Engine.IO pings to each client"),
     ("PING_TIMEOUT", float, "seconds a client has to answer a ping before its connection is closed"),
+    ("CONNECT_TIMEOUT", float, "seconds a new session has to connect to /chat before it is closed"),
     ("CHANNEL_LINGER", float, "seconds a room's Redis channel stays subscribed after its last local member left"),
     ("SHARDED_PUBSUB", str, "auto (sharded pub/sub where Redis has it, 7 and later) or off (classic pub/sub)"),
 )

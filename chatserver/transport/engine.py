@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import struct
-import time
 from collections import Counter
 from collections.abc import Awaitable, Iterable
 from typing import Any
@@ -17,6 +17,7 @@ from engineio.async_drivers import aiohttp as engineio_aiohttp
 from ..api import error_response
 from ..errors import InvalidPayload, RateLimited, TooLarge
 from ..frames import MalformedPacket, check_engine_frame, check_polling_body
+from .heartbeat import Heartbeat
 from .packet_queue import PacketQueue
 from .websocket_session import serve_websocket
 
@@ -26,7 +27,8 @@ RETRY_AFTER_FULL = 10  # seconds a refused handshake is told to wait
 # a bigger one (a page of history can be megabytes) takes the queue, whose writer waits for
 # the client to take it (aiohttp's flow control) instead of filling the backlog bound at once.
 DIRECT_SEND_MAX = 64 * 1024
-PING_CHECK_INTERVAL = 1.0  # seconds between looks for pings due and pings unanswered
+# The Engine.IO endpoint's methods: GET and POST carry sessions, OPTIONS answers CORS preflights.
+ENGINE_METHODS = frozenset({"GET", "POST", "OPTIONS"})
 
 
 class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
@@ -44,10 +46,16 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         self._addresses: dict[str, str] = {}  # sid -> client address
         self._per_address: Counter[str] = Counter()
         self._websockets: dict[str, CheckedWebSocket] = {}
-        self._ping_watch: asyncio.Future[None] | None = None
-        self._pings_due: dict[str, float] = {}  # sid -> when (monotonic) its next ping is due
+        self.heartbeat = Heartbeat(self.ping_interval, self.ping_timeout, socket_of=lambda sid: self.sockets.get(sid),
+                                   ping=self._ping, close_silent=self._close_silent)
         self._async: dict[str, Any] = {**self._async, "websocket": CheckedWebSocket,
                                        "translate_request": _translate_request}
+
+    def attach(self, app: web.Application, engineio_path: str = "engine.io") -> None:
+        """As python-engineio's, and every other method on the same path comes here too,
+        to be answered `400` as the specification says (aiohttp would answer `405`)."""
+        super().attach(app, engineio_path)
+        app.router.add_route("*", f"/{engineio_path.strip('/')}/", self.handle_request)
 
     async def handle_request(self, request: web.Request) -> web.StreamResponse:
         """Refuse a handshake past the per-address cap and a malformed or oversized
@@ -57,13 +65,12 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         have returned: an idle connection holds its handler's coroutine frames as long as
         it lives, and those calls (and the environ and query they hold) would be six of
         them (see `CheckedWebSocket`)."""
-        if self._ping_watch is None:
-            self._ping_watch = asyncio.ensure_future(self._keep_pings())
         refusal = await self._refusal(request)
         if refusal is not None:
             return refusal
         response: web.StreamResponse | CheckedWebSocket = await super().handle_request(request)
         if not isinstance(response, CheckedWebSocket):
+            self._forget_if_closed(request.query.get("sid"))
             return response
         socket = response.socket
         self._websockets[socket.sid] = response
@@ -79,6 +86,12 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
 
     async def _refusal(self, request: web.Request) -> web.StreamResponse | None:
         sid = request.query.get("sid")
+        if request.method not in ENGINE_METHODS:
+            return _bad_request(f"method {request.method} is not used by Engine.IO")
+        if request.method != "OPTIONS" and request.query.get("transport") not in self.transports:
+            return _bad_request("Transport unknown")
+        if sid is not None and request.method == "GET" and await self._second_poll(sid, request):
+            return _bad_request("a poll is already pending for this session")
         address = _address(request)
         if sid is None and self._per_address[address] >= self.max_connections_per_address:
             log.warning("connection refused", extra={"address": address, "open": self._per_address[address]})
@@ -95,6 +108,36 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
                 await self.close_connection(sid, f"malformed payload: {error}")
                 return error_response(InvalidPayload("not an Engine.IO payload"))
         return None
+
+    async def _second_poll(self, sid: str, request: web.Request) -> bool:
+        """Whether this GET is a poll while another one of the session waits; if so, the
+        session is closed (the pending poll is answered with a close packet), as the
+        specification says: a client that polls twice has lost track of its session."""
+        socket = self.sockets.get(sid)
+        if socket is None or socket.upgraded or "upgrade" in request.headers.get("Connection", "").lower():
+            return False
+        if not socket.queue.getter_waiting:
+            return False
+        await self.close_connection(sid, "a second poll while one was pending")
+        return True
+
+    def _forget_if_closed(self, sid: str | None) -> None:
+        """A session that the request closed (a client's close packet in a POST, say) is
+        gone at once: its next request gets `400`, as the specification says, and nothing
+        keeps it until the next sweep. A poll it had pending keeps its own reference and is
+        answered from its queue."""
+        if sid is not None:
+            socket = self.sockets.get(sid)
+            if socket is not None and socket.closed:
+                del self.sockets[sid]
+
+    def _ok(self, packets: Any = None, headers: Any = None, jsonp_index: Any = None) -> dict[str, Any]:
+        """python-engineio's answer to a request; to a POST, `ok` as the specification has it
+        (python-engineio says `OK`)."""
+        if packets is not None:
+            answer: dict[str, Any] = super()._ok(packets, headers, jsonp_index)
+            return answer
+        return {"status": "200 OK", "headers": [("Content-Type", "text/plain")], "response": b"ok"}
 
     def deliver(self, sids: Iterable[str], encoded: str) -> list[str]:
         """Hand one encoded Socket.IO packet to each of `sids` in this very step (no await),
@@ -182,51 +225,20 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
 
     def start_background_task(self, target: Any, *args: Any, **kwargs: Any) -> Any:
         """As python-engineio's, except for its ping cycle: there a task per connection
-        sleeps `ping_interval` and then sends a ping; here the connection is put down for
-        a ping then, and `_keep_pings` sends it."""
+        sleeps `ping_interval` and then sends a ping; here `heartbeat` does it for all."""
         if getattr(target, "__func__", None) is engineio.async_socket.AsyncSocket._send_ping:
-            # due up to a check early, never late: clients give up on a ping that is late
-            self._pings_due[target.__self__.sid] = time.monotonic() + self.ping_interval - PING_CHECK_INTERVAL
+            self.heartbeat.schedule_ping(target.__self__.sid)
             return None
         return super().start_background_task(target, *args, **kwargs)
 
-    async def _keep_pings(self) -> None:
-        """Once a second, for every connection: send the ping that is due (python-engineio's
-        `AsyncSocket._send_ping` after its sleep), and close the connection of a client that
-        left one unanswered for `ping_timeout`.
-
-        python-engineio notices an unanswered ping only when it next queues something for
-        the client, or when its WebSocket reader has heard nothing for `ping_interval +
-        ping_timeout`. Direct writes skip the queue, and `serve_websocket` reads without a
-        timer per frame, so this one task looks after every connection instead (a task or
-        a timer per connection cost about 0.6 KiB each)."""
-        while True:
-            await asyncio.sleep(PING_CHECK_INTERVAL)
-            try:
-                await self._ping_and_close_unanswered()
-            except Exception:  # one bad round must not stop every connection's pings
-                log.exception("ping upkeep failed")
-
-    async def _ping_and_close_unanswered(self) -> None:
-        """One round of `_keep_pings`."""
-        now, wall = time.monotonic(), time.time()
-        for sid, due in list(self._pings_due.items()):
-            socket = self.sockets.get(sid)
-            if socket is None or socket.closing or socket.closed:
-                del self._pings_due[sid]
-            elif due <= now:
-                del self._pings_due[sid]
-                socket.last_ping = wall
-                self._ping(socket)
-        deadline = wall - self.ping_timeout
-        gone = [socket for socket in self.sockets.values()
-                if socket.last_ping and socket.last_ping < deadline and not (socket.closing or socket.closed)]
-        for socket in gone:
+    async def _close_silent(self, sockets: list[Any]) -> None:
+        """Close the connections of clients that left a ping unanswered (see `Heartbeat`)."""
+        for socket in sockets:
             log.info("client gone: ping unanswered", extra={"sid": socket.sid,
                                                              "address": self._addresses.get(socket.sid)})
         outcomes = await asyncio.gather(*(self._close(socket, abort=True, reason=self.reason.PING_TIMEOUT)
-                                          for socket in gone), return_exceptions=True)
-        for socket, outcome in zip(gone, outcomes, strict=True):
+                                          for socket in sockets), return_exceptions=True)
+        for socket, outcome in zip(sockets, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 log.warning("closing a silent client failed", extra={"sid": socket.sid, "error": repr(outcome)})
 
@@ -246,15 +258,20 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         return len(sockets)
 
     async def _close(self, socket: Any, *, abort: bool, reason: str | None = None) -> None:
+        """End a session: its disconnect handlers run, a pending poll is answered with a
+        close packet, and a WebSocket is closed after one (with `abort`, dropped at once)."""
         websocket = self._websockets.get(socket.sid)
         if abort and websocket is not None:
             websocket.abort()
         # Not `disconnect()`: it waits for the queue to drain, forever for a client that
-        # has stopped reading.
-        await socket.close(wait=False, reason=reason or self.reason.SERVER_DISCONNECT)
-        # python-engineio sends a close packet but keeps a WebSocket open until the client
-        # speaks, and the JS client only acts on the socket closing: an empty queue entry
-        # makes the socket's writer close the WebSocket now.
+        # has stopped reading. And the close packet is queued here, not by `close`, whose
+        # `send` drops it for a client past its ping timeout.
+        await socket.close(wait=False, abort=True, reason=reason or self.reason.SERVER_DISCONNECT)
+        if not abort or websocket is None:
+            socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.CLOSE))
+        # python-engineio keeps a WebSocket open until the client speaks, and the JS client
+        # only acts on the socket closing: an empty queue entry makes the socket's writer
+        # close the WebSocket now, and ends a poll with what is queued.
         socket.queue.put_nowait(None)
 
     async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
@@ -262,13 +279,34 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
             sid, environ = args[0], args[1]
             self._addresses[sid] = _address(environ["aiohttp.request"])
             self._per_address[self._addresses[sid]] += 1
+            self._announce_exact_ping_interval(self.sockets[sid])
         elif event == "disconnect":
-            address = self._addresses.pop(args[0], None)
+            sid, reason = args[0], args[1]
+            address = self._addresses.pop(sid, None)
             if address is not None:
                 self._per_address[address] -= 1
                 if self._per_address[address] <= 0:
                     del self._per_address[address]
+            if reason == self.reason.CLIENT_DISCONNECT and sid not in self._websockets:
+                self._end_poll(self.sockets.get(sid))
         return await super()._trigger_event(event, *args, **kwargs)
+
+    def _announce_exact_ping_interval(self, socket: Any) -> None:
+        """python-engineio announces `pingInterval` in whole seconds (2.5 s as 2000 ms); the
+        handshake, the one packet queued when the session's connect handler runs, is
+        corrected to the interval `heartbeat` keeps."""
+        opened = socket.queue.first()
+        if opened is not None and opened.packet_type == engineio.packet.OPEN:
+            opened.data["pingInterval"] = round(self.ping_interval * 1000)
+
+    @staticmethod
+    def _end_poll(socket: Any) -> None:
+        """A polling client sent its close packet: python-engineio ends the session without
+        a word, so a poll it has pending would wait out the ping timeout. It is answered
+        with a noop, as the specification says (the client is leaving; nothing more is sent)."""
+        if socket is not None:
+            socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.NOOP))
+            socket.queue.put_nowait(None)
 
 
 class CheckedWebSocket:
@@ -369,6 +407,11 @@ class _ReadBody:
 
 def _address(request: web.BaseRequest) -> str:
     return request.remote or "unknown"
+
+
+def _bad_request(message: str) -> web.Response:
+    """`400`, with the message as python-engineio words its own."""
+    return web.Response(status=400, text=json.dumps(message), content_type="text/plain")
 
 
 def websocket_text_frame(payload: bytes) -> bytes:

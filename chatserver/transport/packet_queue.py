@@ -45,6 +45,10 @@ class PacketQueue:
     def empty(self) -> bool:
         return not self._items
 
+    def first(self) -> Any:
+        """The item `get` would take next, left in place; None when empty."""
+        return self._items[0] if self._items else None
+
     @property
     def getter_waiting(self) -> bool:
         """Whether a consumer waits in `get` for the next item."""

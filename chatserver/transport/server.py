@@ -14,6 +14,7 @@ import engineio
 import socketio
 
 from ..frames import MalformedPacket, StrictPacket
+from .deadlines import Deadlines
 from .engine import GuardedEngineServer
 
 # The versions these hooks were written and tested against; see `check_library_versions`.
@@ -58,6 +59,11 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
     """`socketio.AsyncServer` that refuses malformed packets; takes the engine's
     `max_backlog` and `max_connections_per_address` besides the usual options.
 
+    Only the namespaces registered are served: python-socketio serves `/` as well, where
+    nothing would answer. A CONNECT to any other is refused with the Socket.IO v5
+    `{"message": "Invalid namespace"}`, and a session that has connected to none within
+    `connect_timeout` seconds is closed, as Node's server does.
+
     With `async_handlers=False` one connection's events are handled one after another.
     `pipelined_events` may overlap instead: the handler of such an event starts, and the
     connection's next event is read once the handler first waits (up to `MAX_IN_FLIGHT`
@@ -67,11 +73,13 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
     sender with many messages in flight then shares Redis round trips like many senders.
     """
 
-    def __init__(self, *, pipelined_events: Collection[str] = (), **options: Any) -> None:
+    def __init__(self, *, connect_timeout: float, pipelined_events: Collection[str] = (), **options: Any) -> None:
         super().__init__(serializer=StrictPacket, **options)
         self._pipelined = frozenset(pipelined_events)
         self._in_flight: Counter[str] = Counter()  # eio sid -> pipelined events not yet done
         self._pipelined_tasks: set[asyncio.Task[None]] = set()
+        self._connect_due: Deadlines[str] = Deadlines(connect_timeout, self._close_unconnected)
+        self._closing: set[asyncio.Future[Any]] = set()
 
     def _engineio_server_class(self) -> type[engineio.AsyncServer]:
         return GuardedEngineServer
@@ -103,7 +111,27 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
         # python-socketio keeps each connection's WSGI-style environ, a copy of every request
         # header, for the namespaces' connect handlers; ours reads `auth` only. Keeping
         # nothing saves about a kilobyte per connection.
+        self._connect_due.set(eio_sid)
         return await super()._handle_eio_connect(eio_sid, {})
+
+    async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
+        namespace = namespace or "/"
+        if namespace not in self.namespace_handlers:
+            await self._send_packet(eio_sid, self.packet_class(
+                socketio.packet.CONNECT_ERROR, data={"message": "Invalid namespace"}, namespace=namespace))
+            return
+        await super()._handle_connect(eio_sid, namespace, data)
+
+    def _close_unconnected(self, eio_sids: list[str]) -> None:
+        """Close the sessions among `eio_sids` that connected to no namespace in time."""
+        unconnected = [eio_sid for eio_sid in eio_sids if eio_sid in self.eio.sockets and not any(
+            self.manager.sid_from_eio_sid(eio_sid, namespace) for namespace in self.namespace_handlers)]
+        if unconnected:
+            closing = asyncio.ensure_future(asyncio.gather(*(
+                self.eio.close_connection(eio_sid, "connected to no namespace within the connect timeout")
+                for eio_sid in unconnected)))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         try:

@@ -38,8 +38,10 @@ async def serve_websocket(socket: Any, ws: SessionWebSocket) -> None:
     tasks besides this one and the ping's, and a task and a timer per frame read. Here
     frames are read in this coroutine with no timer, and the writer is a task only while
     something is queued (`PacketQueue.drain_into`); a client that stops answering pings
-    is closed by `GuardedEngineServer._keep_pings` instead, which ends the read and so
-    puts the `None` that ends the writing. `socket` is python-engineio's `AsyncSocket`.
+    is closed by `Heartbeat` instead, which ends the read and so puts the `None` that
+    ends the writing. And a session that the client's close packet ended ends its
+    WebSocket too: python-engineio reads on, keeping a socket no session counts.
+    `socket` is python-engineio's `AsyncSocket`.
     """
     server = socket.server
     if socket.connected:  # the socket was already connected over polling: this is an upgrade
@@ -65,6 +67,8 @@ async def serve_websocket(socket: Any, ws: SessionWebSocket) -> None:
             break
         except Exception:  # as python-engineio: log it, and go on with the session
             server.logger.exception("Unknown receive error")
+        if socket.closed:  # the client's close packet (python-engineio would read on)
+            break
 
     await socket.queue.put(None)  # the writer sends what is queued, and closes the WebSocket
     await socket.queue.drained()
@@ -72,7 +76,11 @@ async def serve_websocket(socket: Any, ws: SessionWebSocket) -> None:
 
 
 async def _upgraded(socket: Any, ws: SessionWebSocket) -> bool:
-    """The polling-to-WebSocket upgrade handshake (probe ping, pong, upgrade), as python-engineio's."""
+    """The polling-to-WebSocket upgrade handshake (probe ping, pong, upgrade), as python-engineio's,
+    except that the noop ending a pending poll is sent only to a poll that is pending: with
+    none, python-engineio's noop would be the first packet over the WebSocket, where the
+    specification has the client's next message follow the upgrade directly. (A poll that
+    comes later during the upgrade is answered with a noop by python-engineio itself.)"""
     socket.upgrading = True  # hold packet sends during the upgrade
     try:
         probe = packet.Packet(encoded_packet=ws.frame(await ws.receive()))
@@ -84,7 +92,8 @@ async def _upgraded(socket: Any, ws: SessionWebSocket) -> bool:
         socket.upgrading = False
         return False
     await ws.send(packet.Packet(packet.PONG, data="probe").encode())
-    await socket.queue.put(packet.Packet(packet.NOOP))  # end the poll
+    if socket.queue.getter_waiting:  # end the pending poll; python-engineio queues this noop
+        await socket.queue.put(packet.Packet(packet.NOOP))  # even with none, for the WebSocket
     try:
         upgrade = packet.Packet(encoded_packet=ws.frame(await ws.receive()))
     except OSError:

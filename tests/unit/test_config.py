@@ -31,7 +31,7 @@ def test_every_setting_reads_from_the_environment():
            "MAX_BACKLOG": "70", "TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1", "SHUTDOWN_DELAY": "15",
            "SHUTDOWN_TIMEOUT": "1.5", "MAX_BACKLOG_BYTES": "100000", "EVENT_LOOP": "asyncio",
            "GC_THRESHOLD": "1000", "CHANNEL_LINGER": "0.5", "SHARDED_PUBSUB": "OFF",
-           "PING_INTERVAL": "10", "PING_TIMEOUT": "5"}
+           "PING_INTERVAL": "10", "PING_TIMEOUT": "5", "CONNECT_TIMEOUT": "30"}
     assert set(env) == set(SETTING_NAMES)
     settings = load_settings([], env)
     assert settings == Settings(host="0.0.0.0", port=9000, redis_url="redis://127.0.0.1:1/0", secret_key=SECRET,
@@ -44,7 +44,7 @@ def test_every_setting_reads_from_the_environment():
                                 trusted_proxies=("10.0.0.0/8", "127.0.0.1"), shutdown_delay=15,
                                 shutdown_timeout=1.5, max_backlog_bytes=100_000, event_loop="asyncio",
                                 gc_threshold=1000, channel_linger=0.5, sharded_pubsub="off",
-                                ping_interval=10, ping_timeout=5)
+                                ping_interval=10, ping_timeout=5, connect_timeout=30)
 
 
 def test_every_setting_is_in_the_readme_configuration_table():
