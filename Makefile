@@ -12,6 +12,7 @@ run: $(VENV)/.runtime web/node_modules/.installed
 test: $(VENV)/.test web/node_modules/.installed system-deps
 	$(PY) -m ruff check chatserver tests bench
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # `make bench`: our server and the Node reference (bench/reference) side by side, see bench/README.md;

@@ -6,11 +6,13 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .errors import ChatError, InvalidName, InvalidPayload, NotFound, Unauthorized
+from .http_errors import error_response
 from .keys import draining_key, metrics_key, service_key, settings_key, store_key, tokens_key
 from .models import (
     NAME_RULE,
@@ -24,14 +26,8 @@ from .models import (
 )
 
 log = logging.getLogger(__name__)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SYSTEM_USER = User(id="system", name="System")
 STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
-
-
-def error_response(error: ChatError) -> web.Response:
-    """The contract's HTTP error: `{"error": {"code", "message"}}` with its status."""
-    return web.json_response({"error": error.as_dict()}, status=error.http_status)
 
 
 @web.middleware

@@ -15,8 +15,10 @@ from aiohttp.typedefs import Middleware
 
 from .api import add_routes, api_errors
 from .auth import TokenIssuer
+from .backplane.channels import Channels
+from .backplane.clients import connect
+from .backplane.topology import Topology
 from .config import Settings
-from .fanout import SocketIOFanout, chat_room
 from .keys import draining_key, metrics_key, service_key, settings_key, sio_key, store_key, tokens_key
 from .metrics import Metrics
 from .namespace import ChatNamespace
@@ -26,14 +28,11 @@ from .proxies import forwarded_for
 from .service import ChatService
 from .stores.base import Store
 from .stores.memory import MemoryStore
-from .stores.redis import RedisStore, connect, instance_id
-from .stores.redis_keys import Keys
-from .stores.redis_urls import is_cluster_url
-from .transport import ChatManager, ChatRedisManager, ChatSocketServer
+from .stores.redis import RedisStore, instance_id
+from .transport import ChatManager, ChatRedisManager, ChatSocketServer, SocketIOFanout, SocketIOPublisher
 
 log = logging.getLogger(__name__)
-REDIS_PREFIX = "chat:"
-REDIS_KEYS = Keys(REDIS_PREFIX)  # the names of what the instances share in Redis
+REDIS_PREFIX = "chat:"  # of every key and channel the instances share in Redis
 SOCKETIO_PATH = "/socket.io/"
 
 
@@ -45,7 +44,8 @@ def create_app(settings: Settings) -> web.Application:
         secret_key = secrets.token_urlsafe(32)
     metrics = Metrics()
     tokens = TokenIssuer(secret_key, settings.token_lifetime)
-    store, manager = _shared_state(settings)
+    topology = settings.topology
+    store, manager = _shared_state(settings, topology)
     origins = OriginPolicy(settings.cors_origins)
     sio = ChatSocketServer(
         async_mode="aiohttp",
@@ -59,10 +59,9 @@ def create_app(settings: Settings) -> web.Application:
         # One connection's events run in order (a user's messages keep their order);
         # connections still run concurrently with each other.
         async_handlers=False,
-        # On one Redis server (or behind Sentinel) a connection's messages may overlap:
-        # the append script fixes their order before anything is awaited. Not on a
-        # Cluster, where the rate limit is a round trip of its own before the append.
-        pipelined_events=("message",) if settings.redis_url and not is_cluster_url(settings.redis_url) else (),
+        # Where the append script fixes their order before anything is awaited, a
+        # connection's messages may overlap (see `Traits.pipelined`).
+        pipelined_events=("message",) if topology.traits.pipelined else (),
         logger=False,
         engineio_logger=False,
         max_backlog=settings.max_backlog,
@@ -104,23 +103,18 @@ async def _send_clients_elsewhere(app: web.Application) -> None:
         log.info("shutdown: connections closed so their clients reconnect elsewhere", extra={"closed": closed})
 
 
-def _shared_state(settings: Settings) -> tuple[Store, socketio.AsyncManager]:
-    """The embedded store and in-process fan-out, or Redis for both."""
-    if settings.redis_url is None:
+def _shared_state(settings: Settings, topology: Topology) -> tuple[Store, socketio.AsyncManager]:
+    """The embedded store and in-process fan-out; or Redis for both, the store publishing
+    the room events it stores through the manager's pub/sub."""
+    if not topology.traits.shared or topology.url is None:
         return MemoryStore(), ChatManager()
     instance = instance_id()
-    log.info("shared mode", extra={"instance": instance, "redis": _redacted(settings.redis_url)})
-    store = RedisStore(connect(settings.redis_url), instance=instance, prefix=REDIS_PREFIX)
-    manager = ChatRedisManager(settings.redis_url, ordered_event="message", channel=REDIS_PREFIX + "socketio",
-                               room_channel=_room_channel, channel_linger=settings.channel_linger,
-                               sharded=settings.sharded_pubsub == "auto")
+    log.info("shared mode", extra={"instance": instance, "kind": topology.kind, "redis": _redacted(topology.url)})
+    manager = ChatRedisManager(topology, channels=Channels(REDIS_PREFIX), ordered_event="message",
+                               channel_linger=settings.channel_linger, sharded=settings.sharded_pubsub == "auto")
+    store = RedisStore(connect(topology), topology, instance=instance, prefix=REDIS_PREFIX,
+                       publisher=SocketIOPublisher(manager))
     return store, manager
-
-
-def _room_channel(manager_room: str) -> str | None:
-    """A chat room's own pub/sub channel, in the hash slot of the room's keys."""
-    room = chat_room(manager_room)
-    return None if room is None else REDIS_KEYS.room_channel(room)
 
 
 def _redacted(url: str) -> str:

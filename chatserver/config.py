@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import ipaddress
 import logging
 import math
@@ -10,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from .stores.redis_urls import SINGLE_SCHEMES, is_cluster_url, is_sentinel_url, parse_cluster_url, parse_sentinel_url
+from .backplane.topology import Topology, topology_of
 
 Transport = Literal["polling", "websocket"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -70,6 +71,11 @@ class Settings:
     channel_linger: float = 5.0  # seconds a room's channel stays subscribed after its last local connection left
     sharded_pubsub: ShardedPubSub = "auto"  # auto: SSUBSCRIBE/SPUBLISH where Redis has them (7 and later)
 
+    @functools.cached_property
+    def topology(self) -> Topology:
+        """Where shared state lives, from `redis_url` (worked out once, see `topology_of`)."""
+        return topology_of(self.redis_url)
+
     def __post_init__(self) -> None:
         _check(bool(self.host), "HOST", "must not be empty")
         _check(1 <= self.port <= 65535, "PORT", "must be 1..65535")
@@ -118,25 +124,15 @@ class Settings:
             _check(len(self.api_key) >= API_KEY_MIN_LENGTH, "API_KEY",
                    f"must be at least {API_KEY_MIN_LENGTH} characters")
         if self.redis_url is not None:
-            _check(_is_redis_url(self.redis_url), "REDIS_URL",
-                   "must be redis://, rediss://, unix://, redis+sentinel://host:port[,host:port]/service_name"
-                   " or redis+cluster://host:port[,host:port]")
+            try:
+                topology_of(self.redis_url)
+            except ValueError as error:
+                raise SettingsError(f"REDIS_URL {error}") from None
             _check(self.secret_key is not None, "SECRET_KEY",
                    "is required when REDIS_URL is set, so that all instances accept the same tokens")
         for origin in self.cors_origins:
             _check(origin == "*" or origin.startswith(("http://", "https://")), "CORS_ORIGINS",
                    f"{origin!r} is not an origin such as https://chat.example.com")
-
-
-def _is_redis_url(url: str) -> bool:
-    for matches, parse in ((is_sentinel_url, parse_sentinel_url), (is_cluster_url, parse_cluster_url)):
-        if matches(url):
-            try:
-                parse(url)
-            except ValueError:
-                return False
-            return True
-    return url.startswith(tuple(f"{scheme}://" for scheme in SINGLE_SCHEMES))
 
 
 def _is_network(text: str) -> bool:

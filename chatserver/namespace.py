@@ -24,11 +24,10 @@ from .models import (
     parse,
 )
 from .service import ChatService
-from .transport import ReservedEvent
+from .transport import NAMESPACE, ReservedEvent
 
 log = logging.getLogger(__name__)
 
-NAMESPACE = "/chat"
 Ack = dict[str, Any]
 
 

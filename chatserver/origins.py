@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Mapping
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from .api import error_response
 from .errors import Forbidden
+from .http_errors import error_response
 
 PREFLIGHT_MAX_AGE = 600
 

@@ -7,11 +7,9 @@ from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
+from aiohttp.typedefs import Handler, Middleware
 from aiohttp_remotes import XForwardedFiltered
 from aiohttp_remotes.exceptions import RemoteError
-
-from .api import Handler
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -14,7 +14,7 @@ from typing import Protocol
 from .config import Settings
 from .errors import ChatError, Forbidden, InvalidPayload, InvalidRoom, NotJoined, RateLimited, TooLarge, Unauthorized
 from .models import MessageDict, Position, User, is_room_id, is_unicode
-from .stores.base import Announcement, Draft, Page, PrivateRoom, RateLimit, Recovery, Store
+from .stores.base import Draft, Page, PrivateRoom, RateLimit, Recovery, Store
 from .throttle import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -25,26 +25,29 @@ ONLINE_ROOMS_LIMIT = 100
 
 
 class Fanout(Protocol):
-    """Delivery to the connections in a room, on every instance."""
+    """Delivery of room events to the connections in a room.
+
+    Events the store keeps (messages, and later their changes) are published to the other
+    instances by the store, in the same step as storing them: the service then delivers
+    them here with `local_broadcast`. Events nobody stores (presence, typing) go to every
+    instance with `broadcast`. Either way a new kind of event is a name and a payload.
+    """
 
     async def enter(self, conn: str, room: str) -> None: ...
 
     async def exit(self, conn: str, room: str) -> None: ...
 
-    async def emit(self, event: str, payload: Mapping[str, object], room: str, skip: str | None = None) -> None: ...
-
     def follow(self, room: str, seq: int) -> None:
-        """`room` is at `seq`, as a join just read it: deliveries go on in order from there."""
+        """`room` is at `seq`, as a join just read it: deliveries go on in `seq` order from there."""
         ...
 
-    def announcement(self, room: str) -> Announcement | None:
-        """How the store is to publish a message of `room` to the other instances in the
-        same step as storing it; None when `emit_message` reaches them itself."""
+    async def broadcast(self, event: str, payload: Mapping[str, object], room: str, skip: str | None = None) -> None:
+        """Deliver `event` to everyone in `room` on every instance, but the connection `skip`."""
         ...
 
-    async def emit_message(self, message: MessageDict, room: str, *, announced: bool) -> None:
-        """Deliver a stored message to everyone in `room`: on this instance only, when the
-        store already `announced` it to the others."""
+    async def local_broadcast(self, event: str, payload: Mapping[str, object], room: str) -> None:
+        """Deliver `event` to everyone in `room` on this instance: the store has published
+        it to the others."""
         ...
 
 
@@ -174,7 +177,10 @@ class ChatService:
             await self._refuse_strangers(conn.user, room)
 
     async def send(self, conn_id: str, room: str, text: str, client_id: str | None) -> MessageDict:
-        """Store a message from a joined connection, then deliver it to the room."""
+        """Store a message from a joined connection, then deliver it to the room.
+
+        Nothing here waits before the store's append is called: a connection's pipelined
+        messages keep their order only so (see `BatchedScript.__call__`)."""
         conn = await self._joined_connection(conn_id, room, "sending to")
         rate = RateLimit(key=conn.user.id, limit=self._settings.rate_limit, window=self._settings.rate_window)
         return await self._append(room, conn.user, text, client_id, rate)
@@ -191,7 +197,7 @@ class ChatService:
         if wait:
             raise RateLimited(wait, "too many typing notices")
         payload = {"room": room, "user": conn.user.as_dict(), "typing": typing}
-        await self._fanout.emit("typing", payload, room, skip=conn.id)
+        await self._fanout.broadcast("typing", payload, room, skip=conn.id)
 
     async def history(self, user: User, room: str, before_seq: int | None, limit: int) -> Page:
         """A page of history, for anyone in a public room and members of a private one."""
@@ -250,11 +256,10 @@ class ChatService:
             raise TooLarge(f"text is longer than {self._settings.max_message_length} characters")
         draft = Draft(id=secrets.token_hex(12), room=room, user=user.as_dict(), text=text,
                       ts=int(self._clock() * 1000), client_id=client_id)
-        announce = self._fanout.announcement(room)
         appended = await self._store.append(draft, history_size=self._settings.history_size,
-                                            dedupe_ttl=self._settings.dedupe_ttl, rate=rate, announce=announce)
+                                            dedupe_ttl=self._settings.dedupe_ttl, rate=rate)
         if not appended.duplicate:
-            await self._fanout.emit_message(appended.message, room, announced=announce is not None)
+            await self._fanout.local_broadcast("message", appended.message, room)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("message", extra={"room": room, "user": user.id, "seq": appended.message["seq"],
                                         "duplicate": appended.duplicate})
@@ -302,7 +307,7 @@ class ChatService:
 
     async def _announce(self, room: str, user: User, status: str, skip: str | None = None) -> None:
         payload = {"room": room, "user": user.as_dict(), "status": status}
-        await self._fanout.emit("presence", payload, room, skip=skip)
+        await self._fanout.broadcast("presence", payload, room, skip=skip)
 
 
 def _check_room(room: str) -> None:

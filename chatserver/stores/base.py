@@ -68,23 +68,11 @@ class PrivateRoom:
     members: frozenset[str]
 
 
-@dataclass(frozen=True, slots=True)
-class Announcement:
-    """Tells a store to publish a stored message to the other instances in the same atomic
-    step: with `command` (PUBLISH or SPUBLISH) on `channel`, the message's JSON between
-    `prefix` and `suffix`."""
-
-    channel: str
-    command: str
-    prefix: str
-    suffix: str
-
-
 class MessageStore(Protocol):
     """Per-room history with gapless `seq` numbers and an `epoch`."""
 
     async def append(self, draft: Draft, *, history_size: int, dedupe_ttl: float,
-                     rate: RateLimit | None, announce: Announcement | None = None) -> Appended:
+                     rate: RateLimit | None) -> Appended:
         """Store `draft` as the room's next message, as ONE atomic step:
 
         1. if the same user sent the same non-null `client_id` to this room within
@@ -94,8 +82,10 @@ class MessageStore(Protocol):
            last `rate.window` seconds, raise `RateLimited` with the seconds to wait;
         3. otherwise give it `seq` = previous + 1 (1 for a new epoch), append it,
            trim history to the last `history_size`, and remember its `client_id`.
-        4. with `announce`, publish the stored message as it says, in that same step
-           (a store without other instances, `MemoryStore`, has nobody to tell).
+        4. publish the stored message to the other instances as the `message` room
+           event, in that same step, where there are any (`RedisStore` built with a
+           `RoomPublisher`; `MemoryStore` has nobody to tell). The caller then
+           delivers it on this instance only.
         Two concurrent appends, on any instance, never get the same `seq`.
         """
         ...

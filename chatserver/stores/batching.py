@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 from redis.asyncio import Redis
@@ -33,20 +33,26 @@ class BatchedScript:
     cluster pipeline instead, which sends each node its share at once.
     """
 
-    def __init__(self, redis: Redis | RedisCluster, script: AsyncScript, *, timeout: float) -> None:
+    def __init__(self, redis: Redis | RedisCluster, script: AsyncScript, *, timeout: float, spread: bool) -> None:
+        """`spread`: the keys live on several nodes (`Traits.spread`), and `redis` is the cluster client."""
         self._redis = redis
         self._script = script
         self._timeout = timeout
-        self._connection: AbstractConnection | None = None  # on a Cluster: none, the pipeline's
-        if isinstance(redis, Redis):
-            pool = redis.connection_pool
+        self._connection: AbstractConnection | None = None  # where spread: none, the pipeline's
+        if not spread:
+            pool = cast(Redis, redis).connection_pool
             self._connection = pool.connection_class(**{**pool.connection_kwargs, "socket_timeout": None})
         self._busy = False  # a round trip is out
         self._waiting: list[_Call] = []
         self._batch: asyncio.Task[None] | None = None
 
     async def __call__(self, *, keys: list[str], args: list[str | int]) -> Any:
-        """The script's reply for `keys` and `args`; raises what Redis or the connection raised."""
+        """The script's reply for `keys` and `args`; raises what Redis or the connection raised.
+
+        Calls run in the order they were made: a call takes its place in line when it is
+        made, before it first waits. Pipelined messages depend on this (see
+        `ChatSocketServer`): nothing may wait between the start of a `message` event's
+        handler and this call (`tests/contract/test_message_order.py`)."""
         if self._busy:
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             self._waiting.append(_Call(keys, args, future))

@@ -11,7 +11,7 @@ from itertools import islice
 
 from ..errors import RateLimited
 from ..models import MessageDict, Position, User
-from .base import Announcement, Appended, Draft, Page, PrivateRoom, RateLimit, Recovery
+from .base import Appended, Draft, Page, PrivateRoom, RateLimit, Recovery
 
 
 def new_epoch() -> str:
@@ -60,7 +60,7 @@ class MemoryStore:
         return log
 
     async def append(self, draft: Draft, *, history_size: int, dedupe_ttl: float,
-                     rate: RateLimit | None, announce: Announcement | None = None) -> Appended:
+                     rate: RateLimit | None) -> Appended:
         now = self._clock()
         self._expire_dedupe(now)
         dedupe_key = (draft.room, draft.user["id"], draft.client_id) if draft.client_id else None

@@ -6,97 +6,41 @@ import json
 import logging
 import secrets
 from collections.abc import Sequence
-from typing import Any, Literal, overload
+from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
-from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisClusterException, RedisError
-from redis.retry import Retry
 
+from ..backplane.clients import COMMAND_TIMEOUT, RedisClient
+from ..backplane.publish import RoomPublisher
+from ..backplane.topology import Topology
 from ..errors import RateLimited
 from ..models import MessageDict, Position, compact_json
 from . import redis_scripts as lua
-from .base import Announcement, Appended, Draft, Page, PrivateRoom, RateLimit, Recovery
+from .base import Appended, Draft, Page, PrivateRoom, RateLimit, Recovery
 from .memory import new_epoch
-from .redis_cluster import cluster_client, seed_client
 from .redis_keys import Keys
-from .redis_presence import RedisClient, RedisPresence
-from .redis_urls import is_cluster_url, is_sentinel_url, parse_cluster_url, parse_sentinel_url
+from .redis_presence import RedisPresence
 
 log = logging.getLogger(__name__)
 
 DUPLICATE, LIMITED = 1, 2  # the append script's outcomes besides 0, stored
-COMMAND_TIMEOUT = 2.0  # seconds; a request that needs Redis fails within a few seconds
 TURN_WAIT = 5.0  # seconds an operation may wait for its turn on a Cluster (a burst queues; an outage fails fast)
-
-
-@overload
-def connect(url: str, max_connections: int = 64, *, for_pubsub: Literal[True]) -> Redis: ...
-@overload
-def connect(url: str, max_connections: int = 64, *, for_pubsub: Literal[False] = False) -> RedisClient: ...
-def connect(url: str, max_connections: int = 64, *, for_pubsub: bool = False) -> RedisClient:
-    """A client whose commands fail fast while Redis is away, and reconnect by themselves.
-
-    The pool waits (up to the command timeout) for a free connection instead of failing,
-    so a burst queues for Redis rather than opening a socket per request. Behind
-    Sentinel every new connection asks the sentinels for the master, so after a failover
-    the client follows the promoted replica. On a Cluster the store gets redis-py's
-    cluster client (`max_connections` per node); python-socketio's manager gets a client
-    to one seed node, for classic pub/sub (which reaches every node). `for_pubsub`: for
-    that manager, replies stay bytes and reads have no timeout (a subscriber waits for messages).
-    """
-    options = _options(max_connections, for_pubsub=for_pubsub)
-    if is_cluster_url(url):
-        cluster = parse_cluster_url(url)
-        return seed_client(cluster, options) if for_pubsub else cluster_client(cluster, options)
-    if is_sentinel_url(url):
-        target = parse_sentinel_url(url)
-        sentinel = Sentinel(list(target.sentinels), username=target.username,  # type: ignore[no-untyped-call]
-                            password=target.password,
-                            sentinel_kwargs={"socket_timeout": COMMAND_TIMEOUT,
-                                             "socket_connect_timeout": COMMAND_TIMEOUT})
-        master: Redis = sentinel.master_for(target.service, redis_class=Redis,
-                                            connection_pool_class=_BlockingSentinelPool, **options)
-        return master
-    return Redis(connection_pool=BlockingConnectionPool.from_url(url, **options))
-
-
-def connect_cluster_for_pubsub(url: str, max_connections: int) -> RedisCluster | None:
-    """For a Cluster URL, redis-py's cluster client with replies as bytes, as
-    python-socketio's manager reads them, to reach each master's shard channels (the
-    connections that wait for messages read without a timeout, see `ShardSubscriber`);
-    None for any other URL."""
-    if not is_cluster_url(url):
-        return None
-    return cluster_client(parse_cluster_url(url), _options(max_connections, for_pubsub=True))
-
-
-def _options(max_connections: int, *, for_pubsub: bool) -> dict[str, Any]:
-    options: dict[str, Any] = {
-        "max_connections": max_connections, "timeout": COMMAND_TIMEOUT,
-        "socket_connect_timeout": COMMAND_TIMEOUT, "socket_keepalive": True, "health_check_interval": 15,
-        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)}
-    if not for_pubsub:
-        options.update(decode_responses=True, socket_timeout=COMMAND_TIMEOUT)
-    return options
-
-
-class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
-    """Connections to the master Sentinel names, from a pool that waits for a free one
-    (as for one server) instead of refusing past `max_connections`."""
 
 
 class RedisStore(RedisPresence):
     """The `Store` protocol in Redis; every multi-key step is one Lua script in one hash
-    slot (`redis_keys.py`), so the same store runs on one server and on a Cluster."""
+    slot (`redis_keys.py`), so the same store runs on one server and on a Cluster.
 
-    def __init__(self, redis: RedisClient, instance: str, prefix: str = "chat:") -> None:
-        super().__init__(redis, instance, Keys(prefix), timeout=COMMAND_TIMEOUT, turn_wait=TURN_WAIT)
-        # On a Cluster a user's rate window and a room's keys may live on different
-        # nodes, so the window is checked apart, one round trip before the append.
-        self._rate_apart = isinstance(redis, RedisCluster)
+    Built with a `publisher`, it publishes each stored room event to the other instances
+    in the same script that stores it; without one it publishes nothing."""
+
+    def __init__(self, redis: RedisClient, topology: Topology, instance: str, prefix: str = "chat:",
+                 publisher: RoomPublisher | None = None) -> None:
+        super().__init__(redis, topology, instance, Keys(prefix), timeout=COMMAND_TIMEOUT, turn_wait=TURN_WAIT)
+        # Where keys are spread over nodes, a user's rate window and a room's keys may
+        # live on different ones, so the window is checked apart, a round trip before the append.
+        self._rate_apart = topology.traits.spread
+        self._publisher = publisher
         self._append = self._batched(lua.APPEND)
         self._rate = self._batched(lua.RATE)
         self._recover = self._script(lua.RECOVER)
@@ -105,20 +49,23 @@ class RedisStore(RedisPresence):
     # --- messages -----------------------------------------------------------
 
     async def append(self, draft: Draft, *, history_size: int, dedupe_ttl: float,
-                     rate: RateLimit | None, announce: Announcement | None = None) -> Appended:
+                     rate: RateLimit | None) -> Appended:
+        # Nothing may wait before `self._append` is called (but on a Cluster, which does not
+        # pipeline): the call's place in line is a pipelined message's place in its room.
         message = draft.as_message(0)
         # stored as JSON without `seq`; the script writes the `seq` it allocates in front
         body = compact_json({key: value for key, value in message.items() if key != "seq"})
         room = self._keys.room(draft.room)
         dedupe = room.dedupe(draft.user["id"], draft.client_id) if draft.client_id else None
         in_script = rate if not self._rate_apart else None
+        publish = self._publisher.frame(draft.room, "message") if self._publisher else None
         keys = [room.meta, room.log, *([dedupe] if dedupe else []),
                 *([self._keys.rate(in_script.key)] if in_script else [])]
         args: list[str | int] = [new_epoch(), body, history_size, int(dedupe_ttl * 1000),
                                  in_script.limit if in_script else 0, int(in_script.window * 1000) if in_script else 0,
                                  draft.id,
-                                 *((announce.channel, announce.prefix, announce.suffix, announce.command)
-                                   if announce else ("", "", "", "")),
+                                 *((publish.channel, publish.prefix, publish.suffix, publish.command)
+                                   if publish else ("", "", "", "")),
                                  "1" if dedupe else ""]
         async with self._available():
             if rate is not None and self._rate_apart:
@@ -205,8 +152,8 @@ class RedisStore(RedisPresence):
         """On a Cluster: a node answers and reports the cluster able to serve every slot
         (a node answers PING while the cluster refuses commands)."""
         try:
-            if isinstance(self._redis, RedisCluster):
-                return (await self._redis.cluster_info()).get("cluster_state") == "ok"
+            if self._cluster is not None:
+                return (await self._cluster.cluster_info()).get("cluster_state") == "ok"
             return bool(await self._redis.ping())
         except (RedisError, RedisClusterException, OSError, TimeoutError):
             return False

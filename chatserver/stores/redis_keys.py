@@ -11,17 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-
-def room_tag(room: str) -> str:
-    """The hash tag that puts every key (and channel) of `room` in one slot: `{room}`.
-
-    Redis hashes only what lies between the first `{` and the next `}`. Room ids of the
-    contract (`^[A-Za-z0-9_-]{1,64}$`, private ones random from that alphabet) never
-    hold a brace, so the tag is exactly the room id; anything else is refused.
-    """
-    if "{" in room or "}" in room:
-        raise ValueError(f"room id {room!r} holds a brace")
-    return "{" + room + "}"
+from ..backplane.channels import room_tag
 
 
 @dataclass(frozen=True)
@@ -82,11 +72,6 @@ class Keys:
 
     def room(self, room: str) -> RoomKeys:
         return RoomKeys(f"{self.prefix}room:{room_tag(room)}:")
-
-    def room_channel(self, room: str) -> str:
-        """Pub/sub channel: the room's events, in the slot of its keys (so the append
-        script can publish on it)."""
-        return f"{self.prefix}{room_tag(room)}:events"
 
     def rate(self, key: str) -> str:
         """Sorted set: one user's appends in the rate window, scored by time (ms)."""

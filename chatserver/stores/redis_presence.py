@@ -17,12 +17,13 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
+from ..backplane.clients import RedisClient
+from ..backplane.topology import Topology
 from ..errors import StoreUnavailable
 from ..models import User
 from . import redis_scripts as lua
@@ -31,7 +32,6 @@ from .redis_keys import Keys
 
 log = logging.getLogger(__name__)
 
-RedisClient = Redis | RedisCluster
 
 
 class ScriptCall(Protocol):
@@ -44,12 +44,14 @@ class RedisPresence:
     """The `PresenceStore` protocol in Redis, and the base of `RedisStore`: the client,
     the key names and the mapping of Redis failures to `StoreUnavailable`."""
 
-    def __init__(self, redis: RedisClient, instance: str, keys: Keys, *, timeout: float, turn_wait: float) -> None:
+    def __init__(self, redis: RedisClient, topology: Topology, instance: str, keys: Keys, *, timeout: float,
+                 turn_wait: float) -> None:
         self._redis = redis
         self._instance = instance
         self._keys = keys
         self._timeout = timeout
-        self._cluster = redis if isinstance(redis, RedisCluster) else None
+        # where keys are spread over nodes, `redis` is redis-py's cluster client (`connect`)
+        self._cluster = cast(RedisCluster, redis) if topology.traits.spread else None
         self._batches: list[BatchedScript] = []
         self._add_presence = self._script(lua.ADD_PRESENCE)
         self._remove_presence = self._script(lua.REMOVE_PRESENCE)
@@ -65,7 +67,8 @@ class RedisPresence:
 
     def _batched(self, script: str) -> BatchedScript:
         """`script`, registered, with its calls batched (closed by `close`)."""
-        batched = BatchedScript(self._redis, self._redis.register_script(script), timeout=self._timeout)
+        batched = BatchedScript(self._redis, self._redis.register_script(script), timeout=self._timeout,
+                               spread=self._cluster is not None)
         self._batches.append(batched)
         return batched
 

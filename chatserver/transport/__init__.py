@@ -16,6 +16,7 @@ refuses to start on versions other than `TESTED_VERSIONS` (`check_library_versio
 """
 
 from .engine import GuardedEngineServer, websocket_text_frame
+from .fanout import NAMESPACE, SocketIOFanout, SocketIOPublisher
 from .managers import ChatManager, ChatRedisManager
 from .server import (
     RESERVED_EVENTS,
@@ -26,6 +27,6 @@ from .server import (
     check_library_versions,
 )
 
-__all__ = ["RESERVED_EVENTS", "TESTED_VERSIONS", "ChatManager", "ChatRedisManager", "ChatSocketServer",
-           "GuardedEngineServer", "ReservedEvent", "UntestedLibrary", "check_library_versions",
-           "websocket_text_frame"]
+__all__ = ["NAMESPACE", "RESERVED_EVENTS", "TESTED_VERSIONS", "ChatManager", "ChatRedisManager", "ChatSocketServer",
+           "GuardedEngineServer", "ReservedEvent", "SocketIOFanout", "SocketIOPublisher", "UntestedLibrary",
+           "check_library_versions", "websocket_text_frame"]

@@ -14,9 +14,9 @@ import engineio
 from aiohttp import WSMessage, WSMsgType, web
 from engineio.async_drivers import aiohttp as engineio_aiohttp
 
-from ..api import error_response
 from ..errors import InvalidPayload, RateLimited, TooLarge
-from ..frames import MalformedPacket, check_engine_frame, check_polling_body
+from ..http_errors import error_response
+from .frames import MalformedPacket, check_engine_frame, check_polling_body
 from .heartbeat import Heartbeat
 from .packet_queue import PacketQueue
 from .websocket_session import serve_websocket

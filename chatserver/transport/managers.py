@@ -6,18 +6,21 @@ import asyncio
 import functools
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import socketio
 from redis.exceptions import RedisClusterException, RedisError
 
+from ..backplane.channels import Channels
+from ..backplane.clients import COMMAND_TIMEOUT, connect, connect_each_master
+from ..backplane.publish import PublishFrame
+from ..backplane.shards import Push, ShardSubscriber
+from ..backplane.topology import Topology
 from ..models import compact_json
-from ..ordering import SeqOrder
-from ..stores.base import Announcement
-from ..stores.redis import COMMAND_TIMEOUT, connect, connect_cluster_for_pubsub
+from .fanout import chat_room
+from .ordering import SeqOrder
 from .room_channels import ChannelCommands, RoomChannels
-from .shard_subscriber import Push, ShardSubscriber
 
 if TYPE_CHECKING:
     from .server import ChatSocketServer
@@ -137,10 +140,6 @@ class _IndexedRooms:
 class ChatManager(_DirectEmit, _IndexedRooms, socketio.AsyncManager):  # type: ignore[misc]
     """The in-process client manager (embedded mode), delivering through `deliver`."""
 
-    def announcement(self, event: str, namespace: str, room: str) -> Announcement | None:
-        """None: there are no other instances to tell."""
-        return None
-
     def follow(self, namespace: str, room: str, seq: int) -> None:
         """Nothing to do: one instance delivers in the order it stores."""
 
@@ -158,7 +157,7 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
     """python-socketio's Redis pub/sub manager, with a channel per room, delivering its
     local share through `deliver`.
 
-    An emit to a room goes out on that room's channel (`room_channel`), which an instance
+    An emit to a room goes out on that room's channel (`Channels.room`), which an instance
     hears only while one of its connections is in the room (`RoomChannels`); on Redis 7
     and later over sharded pub/sub (unless `sharded` is false), so a cluster spreads rooms
     over its shards: there each room channel is heard on its own master (`ShardSubscriber`).
@@ -171,16 +170,19 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
     from this instance's own appends or from other instances.
     """
 
-    def __init__(self, url: str, *, ordered_event: str, room_channel: Callable[[str], str | None],
-                 channel_linger: float, sharded: bool, gap_wait: float = 1.0, **options: Any) -> None:
-        super().__init__(url, **options)
+    def __init__(self, topology: Topology, *, channels: Channels, ordered_event: str, channel_linger: float,
+                 sharded: bool, gap_wait: float = 1.0, **options: Any) -> None:
+        super().__init__(topology.url, channel=channels.shared, **options)
+        self._topology = topology
+        self._channels = channels
         self._ordered_event = ordered_event
         self._order: SeqOrder[tuple[str, str], list[Any]] = SeqOrder(self._release_late, gap_wait=gap_wait)
-        self._room_channel = room_channel
         self._room_channels = RoomChannels(linger=channel_linger, confirm_timeout=COMMAND_TIMEOUT)
         self._may_shard = sharded
         self._sharded = sharded  # until the listener learns what the Redis it reaches can do
-        self._cluster = connect_cluster_for_pubsub(url, PUBLISH_CONNECTIONS) if sharded else None
+        # where rooms are spread over a Cluster's masters, each room channel is heard on its own
+        self._cluster = connect_each_master(topology.cluster, PUBLISH_CONNECTIONS) \
+            if sharded and topology.traits.spread and topology.cluster else None
         self._shards: ShardSubscriber | None = None
         self._commands: ChannelCommands | None = None  # how the listener (un)subscribes room channels
         self._listening = asyncio.Event()
@@ -190,14 +192,19 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
         if not self.write_only:
             self.server.start_background_task(self._room_channels.write, lambda: self._commands, self._listening)
 
-    def announcement(self, event: str, namespace: str, room: str) -> Announcement:
+    def frame(self, event: str, namespace: str, room: str) -> PublishFrame:
         """The pub/sub message python-socketio's managers on the other instances act on,
         with the event's one argument left out, for a store to publish in the same step
         as storing it. This instance delivers its own share with `ignore_queue=True`."""
         channel = self._room_channel(room)
         command = self._publish_command if channel is not None else "PUBLISH"
-        return Announcement(channel=channel or self.channel, command=command,
+        return PublishFrame(channel=channel or self.channel, command=command,
                             prefix=self._envelope(event, namespace, room), suffix="]}")
+
+    def _room_channel(self, room: str) -> str | None:
+        """The channel of a chat room's Socket.IO room; None for a connection's own room."""
+        chat = chat_room(room)
+        return None if chat is None else self._channels.room(chat)
 
     @functools.lru_cache(maxsize=ENVELOPES_CACHED)  # noqa: B019 (one manager per process, for its lifetime)
     def _envelope(self, event: str, namespace: str, room: str) -> str:
@@ -272,7 +279,7 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
         (its own Sentinel URL reads a database number where ours has none, and leaves
         credentials percent-encoded), on a bounded pool that waits for a free connection
         (by default a publish opened a connection each, and failed past 100)."""
-        self.redis = connect(self.redis_url, PUBLISH_CONNECTIONS, for_pubsub=True)
+        self.redis = connect(self._topology, PUBLISH_CONNECTIONS, for_pubsub=True)
         self.pubsub = self.redis.pubsub()
         self.connected = True
 

@@ -13,9 +13,9 @@ from typing import Any
 import engineio
 import socketio
 
-from ..frames import MalformedPacket, StrictPacket
 from .deadlines import Deadlines
 from .engine import GuardedEngineServer
+from .frames import MalformedPacket, StrictPacket
 
 # The versions these hooks were written and tested against; see `check_library_versions`.
 TESTED_VERSIONS = {"python-socketio": "5.18.1", "python-engineio": "4.15.1"}

@@ -8,9 +8,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from chatserver.backplane.clients import connect
+from chatserver.backplane.publish import RoomPublisher
+from chatserver.backplane.topology import topology_of
 from chatserver.stores.base import Store
 from chatserver.stores.memory import MemoryStore
-from chatserver.stores.redis import RedisStore, connect
+from chatserver.stores.redis import RedisStore
+
+
+def redis_store(url: str, *, instance: str, prefix: str, publisher: RoomPublisher | None = None) -> RedisStore:
+    """A `RedisStore` on the Redis `url` names, as the app builds one."""
+    topology = topology_of(url)
+    return RedisStore(connect(topology), topology, instance=instance, prefix=prefix, publisher=publisher)
 
 
 class FakeClock:
@@ -42,8 +51,7 @@ async def store(store_kind: str, request: pytest.FixtureRequest) -> AsyncIterato
         instance: Store = MemoryStore(clock=request.getfixturevalue("clock"))
     else:  # a key prefix of its own keeps tests apart in one Redis
         url = request.getfixturevalue("store_url")
-        instance = RedisStore(connect(url), instance="i-" + secrets.token_hex(4),
-                              prefix=f"test:{secrets.token_hex(6)}:")
+        instance = redis_store(url, instance="i-" + secrets.token_hex(4), prefix=f"test:{secrets.token_hex(6)}:")
     yield instance
     await instance.close()
 

@@ -10,11 +10,15 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterPubSub
 
+from chatserver.backplane.channels import room_tag
+from chatserver.backplane.clients import connect
+from chatserver.backplane.publish import PublishFrame
+from chatserver.backplane.topology import topology_of
 from chatserver.models import Position, User
-from chatserver.stores.base import Announcement, Draft, RateLimit
-from chatserver.stores.redis import RedisStore, connect
-from chatserver.stores.redis_keys import room_tag
+from chatserver.stores.base import Draft, RateLimit
+from chatserver.stores.redis import RedisStore
 from tests.conftest import RedisProcess, eventually, free_port
+from tests.contract.conftest import redis_store
 
 ANA = User("u-ana", "Ana")
 BEN = User("u-ben", "Ben")
@@ -34,12 +38,24 @@ async def make_store(store_url):
     stores: list[RedisStore] = []
 
     def make(instance: str) -> RedisStore:
-        stores.append(RedisStore(connect(store_url), instance=instance, prefix=prefix))
+        stores.append(redis_store(store_url, instance=instance, prefix=prefix))
         return stores[-1]
 
     yield make
     for store in stores:
         await store.close()
+
+
+class FixedPublisher:
+    """A `RoomPublisher` that frames every event alike, and remembers what it was asked."""
+
+    def __init__(self, frame: PublishFrame) -> None:
+        self._frame = frame
+        self.asked: list[tuple[str, str]] = []
+
+    def frame(self, room: str, event: str) -> PublishFrame:
+        self.asked.append((room, event))
+        return self._frame
 
 
 def draft(n: int) -> Draft:
@@ -150,18 +166,19 @@ async def script_calls(request, store_url: str) -> int:
 
 @pytest.mark.parametrize("command", ["PUBLISH", "SPUBLISH"])
 async def test_append_publishes_the_stored_message_in_the_same_step_and_a_retry_does_not(
-        make_store, store_url, command):
-    store = make_store("a")
+        store_url, command):
     channel = f"test-announce-{room_tag('lobby')}-{secrets.token_hex(4)}"  # in the room's slot, as SPUBLISH wants
-    announce = Announcement(channel=channel, command=command, prefix='{"event":"message","data":[', suffix="]}")
-    listener = connect(store_url)  # on a Cluster, redis-py's cluster pub/sub finds the channel's shard
+    publisher = FixedPublisher(PublishFrame(channel=channel, command=command, prefix='{"event":"message","data":[',
+                                            suffix="]}"))
+    store = redis_store(store_url, instance="a", prefix=f"test:{secrets.token_hex(6)}:", publisher=publisher)
+    listener = connect(topology_of(store_url))  # on a Cluster, redis-py's cluster pub/sub finds the channel's shard
     await listener.ping()  # (once the client has learnt the slot map)
     pubsub = listener.pubsub()
     await (pubsub.ssubscribe(channel) if command == "SPUBLISH" else pubsub.subscribe(channel))
     try:
         first = Draft(id="m1", room="lobby", user=ANA.as_dict(), text="hi", ts=1, client_id="c1")
-        stored = await store.append(first, history_size=10, dedupe_ttl=60, rate=None, announce=announce)
-        retried = await store.append(first, history_size=10, dedupe_ttl=60, rate=None, announce=announce)
+        stored = await store.append(first, history_size=10, dedupe_ttl=60, rate=None)
+        retried = await store.append(first, history_size=10, dedupe_ttl=60, rate=None)
         assert retried.duplicate and not stored.duplicate
         published = []
         deadline = asyncio.get_running_loop().time() + 1
@@ -173,15 +190,17 @@ async def test_append_publishes_the_stored_message_in_the_same_step_and_a_retry_
                 published.append(item["data"])
         assert len(published) == 1
         assert json.loads(published[0]) == {"event": "message", "data": [stored.message]}
+        assert publisher.asked == [("lobby", "message")] * 2
     finally:
         await pubsub.aclose()
         await listener.aclose()
+        await store.close()
 
 
 async def test_appends_in_flight_when_scripts_were_flushed_are_each_stored_once(make_store, store_url):
     store = make_store("a")
     await store.append(draft(0), history_size=100, dedupe_ttl=60, rate=None)  # the script is loaded
-    admin = connect(store_url)
+    admin = connect(topology_of(store_url))
     await admin.script_flush()  # as a restarted Redis: every EVALSHA gets NOSCRIPT
     await admin.aclose()
     appended = await asyncio.gather(*(store.append(draft(n), history_size=100, dedupe_ttl=60, rate=None)
@@ -195,7 +214,7 @@ async def test_the_pubsub_client_of_a_cluster_uses_the_first_seed_that_answers(r
     """python-socketio's manager gets a plain client; Redis forwards a PUBLISH on any
     node to subscribers on every node."""
     unreachable = free_port()
-    listener = connect(redis_cluster.url.replace("://", f"://127.0.0.1:{unreachable},"), for_pubsub=True)
+    listener = connect(topology_of(redis_cluster.url.replace("://", f"://127.0.0.1:{unreachable},")), for_pubsub=True)
     publisher = Redis(port=redis_cluster.masters[-1].port)
     pubsub = listener.pubsub()
     try:
@@ -226,7 +245,7 @@ async def test_the_first_append_after_redis_restarted_succeeds():
     """The append script keeps a connection of its own; Redis restarting drops it while it
     is idle, and the next message must still be stored, not refused with `internal`."""
     redis = RedisProcess().start()
-    store = RedisStore(connect(redis.url), instance="a", prefix="test:")
+    store = redis_store(redis.url, instance="a", prefix="test:")
     try:
         draft = Draft(id="m1", room="lobby", user=ANA.as_dict(), text="before", ts=1, client_id=None)
         assert not (await store.append(draft, history_size=10, dedupe_ttl=60, rate=None)).duplicate

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from chatserver.backplane.urls import parse_cluster_url, parse_sentinel_url
 from chatserver.config import SETTING_NAMES, Settings, SettingsError, load_settings
-from chatserver.stores.redis_urls import parse_cluster_url, parse_sentinel_url
 from tests.conftest import ROOT
 
 SECRET = "s" * 32

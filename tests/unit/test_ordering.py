@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from chatserver.ordering import SeqOrder
+from chatserver.transport.ordering import SeqOrder
 
 
 def collecting() -> tuple[SeqOrder[str, int], list[tuple[str, list[int]]]]:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 from redis.crc import key_slot
 
-from chatserver.stores.redis_keys import Keys, room_tag
+from chatserver.backplane.channels import Channels, room_tag
+from chatserver.stores.redis_keys import Keys
 
 
 def test_every_key_of_a_room_shares_the_slot_of_its_tag():
     room = Keys("chat:").room("lobby")
     names = [room.meta, room.log, room.dedupe("u-ana", "{odd}client}"), room.users, room.conns,
-             room.instance("i-1"), room.private, room.members, f"chat:{room_tag('lobby')}:events"]
+             room.instance("i-1"), room.private, room.members, f"chat:{room_tag('lobby')}:events",
+             Channels("chat:").room("lobby")]
     assert {key_slot(name.encode()) for name in names} == {key_slot(b"lobby")}
     assert key_slot(Keys("chat:").room("kitchen").meta.encode()) == key_slot(b"kitchen")
 

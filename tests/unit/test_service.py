@@ -38,18 +38,14 @@ class RecordingFanout:
     async def exit(self, conn: str, room: str) -> None:
         self.rooms.get(room, set()).discard(conn)
 
-    async def emit(self, event: str, payload: Mapping[str, object], room: str, skip: str | None = None) -> None:
+    async def broadcast(self, event: str, payload: Mapping[str, object], room: str, skip: str | None = None) -> None:
         self.emitted.append((event, dict(payload), room, skip))
+
+    async def local_broadcast(self, event: str, payload: Mapping[str, object], room: str) -> None:
+        await self.broadcast(event, payload, room)  # one instance: local is everywhere
 
     def follow(self, room: str, seq: int) -> None:
         pass
-
-    def announcement(self, room: str) -> None:
-        return None
-
-    async def emit_message(self, message: Mapping[str, object], room: str, *, announced: bool) -> None:
-        assert not announced
-        await self.emit("message", message, room)
 
     def events(self, name: str) -> list[dict]:
         return [payload for event, payload, _, _ in self.emitted if event == name]

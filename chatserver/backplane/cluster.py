@@ -8,7 +8,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import Connection
 
-from .redis_urls import ClusterURL, HostPort
+from .urls import ClusterURL, HostPort
 
 
 def cluster_client(target: ClusterURL, options: dict[str, Any]) -> RedisCluster:

@@ -1,17 +1,21 @@
-"""Delivery through python-socketio's client manager (in-process, or Redis pub/sub)."""
+"""The service's `Fanout` and the stores' `RoomPublisher`, through python-socketio's client manager
+(in-process, or Redis pub/sub)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import socketio
 
-from .metrics import Metrics
-from .models import MessageDict
-from .namespace import NAMESPACE
-from .stores.base import Announcement
+from ..backplane.publish import PublishFrame
+from ..metrics import Metrics
 
+if TYPE_CHECKING:
+    from .managers import ChatRedisManager
+
+NAMESPACE = "/chat"
 # Socket.IO also puts every connection in a room named by its sid; prefixing chat
 # rooms keeps a room id from ever addressing someone's private connection room.
 ROOM_PREFIX = "room:"
@@ -36,19 +40,23 @@ class SocketIOFanout:
     async def exit(self, conn: str, room: str) -> None:
         await self._sio.leave_room(conn, ROOM_PREFIX + room, namespace=NAMESPACE)
 
-    async def emit(self, event: str, payload: Mapping[str, object], room: str, skip: str | None = None) -> None:
-        await self._sio.emit(event, payload, to=ROOM_PREFIX + room, skip_sid=skip, namespace=NAMESPACE)
-
     def follow(self, room: str, seq: int) -> None:
         self._sio.manager.follow(NAMESPACE, ROOM_PREFIX + room, seq)
 
-    def announcement(self, room: str) -> Announcement | None:
-        announcement: Announcement | None = self._sio.manager.announcement("message", NAMESPACE, ROOM_PREFIX + room)
-        return announcement
+    async def broadcast(self, event: str, payload: Mapping[str, object], room: str, skip: str | None = None) -> None:
+        await self._sio.emit(event, payload, to=ROOM_PREFIX + room, skip_sid=skip, namespace=NAMESPACE)
 
-    async def emit_message(self, message: MessageDict, room: str, *, announced: bool) -> None:
-        if announced:
-            await self._sio.manager.emit("message", message, NAMESPACE, room=ROOM_PREFIX + room, ignore_queue=True)
-        else:
-            await self.emit("message", message, room)
+    async def local_broadcast(self, event: str, payload: Mapping[str, object], room: str) -> None:
+        await self._sio.manager.emit(event, payload, NAMESPACE, room=ROOM_PREFIX + room, ignore_queue=True)
         self._metrics.messages_out.inc()
+
+
+class SocketIOPublisher:
+    """The stores' `RoomPublisher`: a room event as python-socketio's Redis manager on the
+    other instances reads it, on the room's channel (`ChatRedisManager.frame`)."""
+
+    def __init__(self, manager: ChatRedisManager) -> None:
+        self._manager = manager
+
+    def frame(self, room: str, event: str) -> PublishFrame:
+        return self._manager.frame(event, NAMESPACE, ROOM_PREFIX + room)
