@@ -1,15 +1,24 @@
-"""The one immutable settings object, built from environment variables and flags."""
+"""The one immutable settings object, built from environment variables and flags.
+
+Each setting is declared once, as a field of `Settings` made by `setting(...)`: its default,
+its check, its meaning (the README's words, and `--help`'s) and how its text is read. The flag (`--name`), the
+environment variable (`NAME`), the checks, `--help` and the README's table
+(`settings_table`, compared with README.md by a test) all come from that declaration.
+Fields made without `setting` are fixed, not configurable. Rules between settings are
+checked in `Settings.__post_init__`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import ipaddress
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from .backplane.topology import Topology, topology_of
 
@@ -26,50 +35,217 @@ PRESENCE_DEADLINE = 60.0
 API_KEY_MIN_LENGTH = 16
 ALL_TRANSPORTS: tuple[Transport, ...] = ("polling", "websocket")
 
+Check = Callable[[Any], str | None]  # the problem with a value, or None when it is fine
+Read = Callable[[str], Any]  # a setting's text as its value; ValueError with the problem
+
 
 class SettingsError(ValueError):
     """A setting has a bad value; the message is one line naming the setting."""
 
 
 @dataclass(frozen=True)
+class Declaration:
+    """What `setting` records of one setting, beside its field's name and default."""
+
+    meaning: str
+    check: Check | None
+    read: Read
+    shown_default: str | None  # for the README, where the default is not the value itself
+
+
+def setting(default: Any, meaning: str, *, check: Check | None = None, read: Read = str,
+            shown_default: str | None = None) -> Any:
+    """A field of `Settings` that is a setting (see the module's docstring)."""
+    return dataclasses.field(default=default, metadata={"setting": Declaration(meaning, check, read, shown_default)})
+
+
+# --- checks and readers, for the declarations ---------------------------------------
+
+def between(low: float, high: float, unit: str = "") -> Check:
+    def check(value: float) -> str | None:
+        return None if low <= value <= high else f"must be {_plain(low)}..{_plain(high)}{unit}"
+    return check
+
+
+def _plain(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+def one_of(kind: Any) -> Check:
+    choices = get_args(kind)
+    return lambda value: None if value in choices else "must be one of " + ", ".join(choices)
+
+
+def at_least(length: int) -> Check:
+    return lambda value: None if value is None or len(value) >= length else f"must be at least {length} characters"
+
+
+def integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"must be an integer, got {text!r}") from None
+
+
+def number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def words(text: str) -> tuple[str, ...]:
+    """A comma-separated list."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def lower(text: str) -> str:
+    return text.lower()
+
+
+def _transports(values: tuple[str, ...]) -> str | None:
+    return None if values and set(values) <= set(ALL_TRANSPORTS) else \
+        "must be a comma-separated list of polling, websocket"
+
+
+def _origins(values: tuple[str, ...]) -> str | None:
+    for origin in values:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            return f"{origin!r} is not an origin such as https://chat.example.com"
+    return None
+
+
+def _networks(values: tuple[str, ...]) -> str | None:
+    for proxy in values:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            return f"{proxy!r} is not an IP address or network"
+    return None
+
+
+def _redis_url(url: str | None) -> str | None:
+    try:
+        topology_of(url)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything an instance is configured with; validated once at construction."""
 
-    host: str = "127.0.0.1"
-    port: int = 8080
-    redis_url: str | None = None
-    secret_key: str | None = None
-    api_key: str | None = None
-    cors_origins: tuple[str, ...] = ()
-    transports: tuple[Transport, ...] = ALL_TRANSPORTS
-    history_size: int = 1000
-    max_message_length: int = 4000
-    rate_limit: int = 30
-    rate_window: float = 10.0
-    typing_rate: float = 1.0  # typing notices per second and connection, after a burst of typing_burst
-    typing_burst: int = 10
-    max_connections_per_address: int = 200
-    max_rooms_per_connection: int = 100
-    max_backlog: int = 1000  # packets waiting for a client that does not read; past it, it is cut off
-    max_backlog_bytes: int = 1 << 20  # bytes written to a client and not yet read; past it, it is cut off
-    max_frame_bytes: int = 1_000_000  # largest Socket.IO frame or HTTP body read; Node's default too
-    trusted_proxies: tuple[str, ...] = ()
-    log_level: LogLevel = "INFO"
-    log_format: LogFormat = "text"
-    event_loop: EventLoop = "uvloop"  # asyncio's own loop when uvloop cannot be imported
-    gc_threshold: int = 50_000  # allocations between collections of Python's youngest generation
-    dedupe_ttl: float = 600.0
-    token_lifetime: float = 7 * 24 * 3600.0
-    join_history: int = 50
-    shutdown_delay: float = 0.0  # after SIGTERM, /readyz answers 503 this long before connections close
-    shutdown_timeout: float = 3.0  # after clients are sent away, in-flight handlers get this long
-    presence_heartbeat: float = 5.0  # seconds between an instance's heartbeats
-    presence_expiry: float = 20.0  # silence after which an instance's users are dropped
-    ping_interval: float = 25.0  # seconds between Engine.IO pings (Socket.IO's default)
-    ping_timeout: float = 20.0  # seconds a client has to answer a ping before its connection is closed
-    connect_timeout: float = 45.0  # seconds a session has to connect to /chat before it is closed (Node's default)
-    channel_linger: float = 5.0  # seconds a room's channel stays subscribed after its last local connection left
-    sharded_pubsub: ShardedPubSub = "auto"  # auto: SSUBSCRIBE/SPUBLISH where Redis has them (7 and later)
+    host: str = setting("127.0.0.1", "address to listen on", check=lambda v: None if v else "must not be empty")
+    port: int = setting(8080, "port to listen on", check=between(1, 65535), read=integer)
+    redis_url: str | None = setting(
+        None, "Redis for shared state and fan-out: `redis://`, `rediss://` or `unix://` for one server, "
+        "`redis+sentinel://[user:password@]host:port[,host:port…]/service_name` for the master Sentinel names, "
+        "`redis+cluster://[user:password@]host:port[,host:port…]` for a Redis Cluster by its seed nodes "
+        "(see `deploy/README.md`); unset means embedded single-instance mode", check=_redis_url)
+    secret_key: str | None = setting(
+        None, f"HS256 key for user tokens, at least {SECRET_MIN_LENGTH} characters; required with `REDIS_URL`",
+        check=at_least(SECRET_MIN_LENGTH), shown_default="random (a warning is logged)")
+    api_key: str | None = setting(
+        None, f"bearer key for `POST /api/rooms/{{room}}/messages`, at least {API_KEY_MIN_LENGTH} characters; "
+        "unset turns that route off (404)", check=at_least(API_KEY_MIN_LENGTH))
+    cors_origins: tuple[str, ...] = setting(
+        (), "comma-separated extra origins allowed to open a Socket.IO connection or call `/api/` from a browser "
+        "(`*` allows any)", check=_origins, read=words, shown_default="same origin only")
+    transports: tuple[Transport, ...] = setting(
+        ALL_TRANSPORTS, "`websocket` runs behind a balancer without sticky sessions", check=_transports,
+        read=lambda text: words(text.lower()))
+    history_size: int = setting(1000, "messages kept per room", check=between(1, 1_000_000), read=integer)
+    max_message_length: int = setting(4000, "characters per message, after trimming", check=between(1, 100_000),
+                                      read=integer)
+    rate_limit: int = setting(30, "messages per user per `RATE_WINDOW`, counted over all of the user's "
+                              "connections and instances", check=between(1, 100_000), read=integer)
+    rate_window: float = setting(10.0, "seconds over which `RATE_LIMIT` counts (a sliding window)",
+                                 check=between(0.1, 86_400, " seconds"), read=number)
+    typing_burst: int = setting(10, "`typing` notices one connection may send at once", check=between(1, 10_000),
+                                read=integer)
+    typing_rate: float = setting(1.0, "`typing` notices per second and connection after the burst; past it, "
+                                 "`rate_limited`", check=between(0.01, 1000, " per second"), read=number)
+    dedupe_ttl: float = setting(
+        600.0, "seconds a message's `client_id` is remembered, so a retry is not stored twice; at least 600, "
+        "as the contract promises 10 minutes",
+        check=between(DEDUPE_TTL_MIN, 7 * 86_400, " seconds (the contract promises 10 minutes)"), read=number)
+    token_lifetime: float = setting(
+        7 * 24 * 3600.0, "seconds a token from `POST /api/session` stays valid (7 days); an expired token can be "
+        "renewed for the same user for as long again (`POST /api/session/renew`)",
+        check=between(60, 365 * 86_400, " seconds"), read=number)
+    presence_heartbeat: float = setting(
+        5.0, "seconds between an instance's presence heartbeats (Redis mode); at most half of `PRESENCE_EXPIRY`",
+        read=number)
+    presence_expiry: float = setting(
+        20.0, "seconds of silence after which another instance drops a dead instance's users; with the heartbeat "
+        "at most 60, as the contract drops them within a minute", read=number)
+    log_level: LogLevel = setting("INFO", "`DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`", check=one_of(LogLevel),
+                                  read=str.upper)
+    log_format: LogFormat = setting(
+        "text", "`text`: `time level logger message key=value ...`; `json`: one object per line with the same "
+        "fields (`time`, `level`, `logger`, `message`, then the fields) for log shippers",
+        check=lambda v: None if v in get_args(LogFormat) else "must be text or json", read=lower)
+    max_frame_bytes: int = setting(
+        1_000_000, "largest Socket.IO frame or HTTP body read (Node's Socket.IO default); anything up to it is "
+        "answered, a text too long with `too_large`; a WebSocket frame past it closes the connection, a body past "
+        "it gets `413 too_large`; at least 12 × `MAX_MESSAGE_LENGTH` + 4096, so that a maximal message, "  # noqa: RUF001
+        "JSON-escaped, always gets its answer", check=between(65_536, 100_000_000), read=integer)
+    max_connections_per_address: int = setting(
+        200, "open connections one client address may hold; a handshake past it gets `429 rate_limited`",
+        check=between(1, 1_000_000), read=integer)
+    max_rooms_per_connection: int = setting(
+        100, "rooms one connection may be in at once; the next `join` gets `forbidden`", check=between(1, 10_000),
+        read=integer)
+    max_backlog: int = setting(
+        1000, "packets waiting for a client that does not read; past it the connection is cut (the client "
+        "recovers with `since`)", check=between(10, 1_000_000), read=integer)
+    max_backlog_bytes: int = setting(
+        1 << 20, "bytes written to a client's connection and not yet read by it; past it the connection is cut "
+        "(the client recovers with `since`)", check=between(65_536, 1 << 30), read=integer)
+    event_loop: EventLoop = setting(
+        "uvloop", "`uvloop`, or `asyncio` for the standard library's loop; where uvloop cannot be imported the "
+        "server logs a warning and uses `asyncio`",
+        check=lambda v: None if v in get_args(EventLoop) else "must be uvloop or asyncio", read=lower)
+    gc_threshold: int = setting(
+        50_000, "allocations between collections of Python's youngest generation (Python's default is 700, which "
+        "cost a third of a busy instance's time in the 1,000-room benchmark)", check=between(100, 10_000_000),
+        read=integer)
+    trusted_proxies: tuple[str, ...] = setting(
+        (), "comma-separated addresses or networks of your reverse proxies; only from them is `X-Forwarded-For` "
+        "believed (set it behind nginx, or every user shares the proxy's address and its connection cap)",
+        check=_networks, read=words)
+    shutdown_delay: float = setting(
+        0.0, "seconds between SIGTERM and closing connections, while `/readyz` answers 503 and everything else "
+        "keeps serving, so a balancer takes the instance out first (10 on Kubernetes, see `deploy/README.md`)",
+        check=between(0, 3600, " seconds"), read=number)
+    shutdown_timeout: float = setting(3.0, "seconds in-flight handlers get after the connections are closed",
+                                      check=between(0, 3600, " seconds"), read=number)
+    ping_interval: float = setting(
+        25.0, "seconds between Engine.IO pings to each client (Socket.IO's default); lower it behind proxies that "
+        "close connections idle for less", check=between(1, 600, " seconds"), read=number)
+    ping_timeout: float = setting(
+        20.0, "seconds a client has to answer a ping; then its connection is closed and its presence ends",
+        check=between(1, 600, " seconds"), read=number)
+    connect_timeout: float = setting(
+        45.0, "seconds a new Engine.IO session has to connect to `/chat` before it is closed (Node's default)",
+        check=between(1, 600, " seconds"), read=number)
+    channel_linger: float = setting(
+        5.0, "Redis mode: seconds an instance keeps listening on a room's channel after its last connection in the "
+        "room left (a reconnecting client is back within seconds; re-subscribing each time would be churn)",
+        check=between(0, 3600, " seconds"), read=number)
+    sharded_pubsub: ShardedPubSub = setting(
+        "auto", "Redis mode: `auto` carries each room's channel on Redis 7 sharded pub/sub (`SSUBSCRIBE`/"
+        "`SPUBLISH`, so a cluster spreads rooms over its shards) where Redis has it, and classic pub/sub on older "
+        "Redis; `off` always uses classic pub/sub (for proxies that do not pass sharded commands). On a Redis "
+        "Cluster (`redis+cluster://`) each instance then keeps a pub/sub connection to each master that owns a "
+        "room it holds. All instances must agree",
+        check=lambda v: None if v in get_args(ShardedPubSub) else "must be auto or off", read=lower)
+    # fixed, not settings
+    join_history: int = 50  # messages a join without `since` gets
 
     @functools.cached_property
     def topology(self) -> Topology:
@@ -77,70 +253,24 @@ class Settings:
         return topology_of(self.redis_url)
 
     def __post_init__(self) -> None:
-        _check(bool(self.host), "HOST", "must not be empty")
-        _check(1 <= self.port <= 65535, "PORT", "must be 1..65535")
-        _check(1 <= self.history_size <= 1_000_000, "HISTORY_SIZE", "must be 1..1000000")
-        _check(1 <= self.max_message_length <= 100_000, "MAX_MESSAGE_LENGTH", "must be 1..100000")
-        _check(1 <= self.rate_limit <= 100_000, "RATE_LIMIT", "must be 1..100000")
-        _check(1 <= self.max_connections_per_address <= 1_000_000, "MAX_CONNECTIONS_PER_ADDRESS",
-               "must be 1..1000000")
-        _check(1 <= self.max_rooms_per_connection <= 10_000, "MAX_ROOMS_PER_CONNECTION", "must be 1..10000")
-        _check(10 <= self.max_backlog <= 1_000_000, "MAX_BACKLOG", "must be 10..1000000")
-        _check(65_536 <= self.max_backlog_bytes <= 1 << 30, "MAX_BACKLOG_BYTES", "must be 65536..1073741824")
-        _check(65_536 <= self.max_frame_bytes <= 100_000_000, "MAX_FRAME_BYTES", "must be 65536..100000000")
+        for field, declared in _declared():
+            problem = declared.check(getattr(self, field.name)) if declared.check else None
+            _check(problem is None, field.name.upper(), str(problem))
         _check(self.max_frame_bytes >= self.max_message_length * 12 + 4096, "MAX_FRAME_BYTES",
                "must hold a maximal message JSON-escaped (12 bytes a character, plus 4096): "
                f"at least {self.max_message_length * 12 + 4096} for MAX_MESSAGE_LENGTH={self.max_message_length}")
-        _check(0.1 <= self.rate_window <= 86_400, "RATE_WINDOW", "must be 0.1..86400 seconds")
-        _check(0.01 <= self.typing_rate <= 1000, "TYPING_RATE", "must be 0.01..1000 per second")
-        _check(1 <= self.typing_burst <= 10_000, "TYPING_BURST", "must be 1..10000")
-        _check(DEDUPE_TTL_MIN <= self.dedupe_ttl <= 7 * 86_400, "DEDUPE_TTL",
-               f"must be {DEDUPE_TTL_MIN:.0f}..604800 seconds (the contract promises 10 minutes)")
-        _check(60 <= self.token_lifetime <= 365 * 86_400, "TOKEN_LIFETIME", "must be 60..31536000 seconds")
-        _check(0 <= self.shutdown_delay <= 3600, "SHUTDOWN_DELAY", "must be 0..3600 seconds")
-        _check(0 <= self.shutdown_timeout <= 3600, "SHUTDOWN_TIMEOUT", "must be 0..3600 seconds")
         _check(self.presence_heartbeat >= 0.1 and 2 * self.presence_heartbeat <= self.presence_expiry,
                "PRESENCE_HEARTBEAT", "must be at least 0.1 seconds and at most half of PRESENCE_EXPIRY")
         _check(self.presence_expiry + self.presence_heartbeat <= PRESENCE_DEADLINE, "PRESENCE_EXPIRY",
                f"plus PRESENCE_HEARTBEAT must be at most {PRESENCE_DEADLINE:.0f} seconds "
                "(the contract drops a dead instance's users within a minute)")
-        for proxy in self.trusted_proxies:
-            _check(_is_network(proxy), "TRUSTED_PROXIES", f"{proxy!r} is not an IP address or network")
-        _check(self.log_level in get_args(LogLevel), "LOG_LEVEL", f"must be one of {', '.join(get_args(LogLevel))}")
-        _check(self.log_format in get_args(LogFormat), "LOG_FORMAT", "must be text or json")
-        _check(self.event_loop in get_args(EventLoop), "EVENT_LOOP", "must be uvloop or asyncio")
-        _check(1 <= self.ping_interval <= 600, "PING_INTERVAL", "must be 1..600 seconds")
-        _check(1 <= self.ping_timeout <= 600, "PING_TIMEOUT", "must be 1..600 seconds")
-        _check(1 <= self.connect_timeout <= 600, "CONNECT_TIMEOUT", "must be 1..600 seconds")
-        _check(0 <= self.channel_linger <= 3600, "CHANNEL_LINGER", "must be 0..3600 seconds")
-        _check(self.sharded_pubsub in get_args(ShardedPubSub), "SHARDED_PUBSUB", "must be auto or off")
-        _check(100 <= self.gc_threshold <= 10_000_000, "GC_THRESHOLD", "must be 100..10000000")
-        _check(bool(self.transports) and set(self.transports) <= set(ALL_TRANSPORTS),
-               "TRANSPORTS", "must be a comma-separated list of polling, websocket")
-        if self.secret_key is not None:
-            _check(len(self.secret_key) >= SECRET_MIN_LENGTH, "SECRET_KEY",
-                   f"must be at least {SECRET_MIN_LENGTH} characters")
-        if self.api_key is not None:
-            _check(len(self.api_key) >= API_KEY_MIN_LENGTH, "API_KEY",
-                   f"must be at least {API_KEY_MIN_LENGTH} characters")
         if self.redis_url is not None:
-            try:
-                topology_of(self.redis_url)
-            except ValueError as error:
-                raise SettingsError(f"REDIS_URL {error}") from None
             _check(self.secret_key is not None, "SECRET_KEY",
                    "is required when REDIS_URL is set, so that all instances accept the same tokens")
-        for origin in self.cors_origins:
-            _check(origin == "*" or origin.startswith(("http://", "https://")), "CORS_ORIGINS",
-                   f"{origin!r} is not an origin such as https://chat.example.com")
 
 
-def _is_network(text: str) -> bool:
-    try:
-        ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        return False
-    return True
+def _declared() -> list[tuple[dataclasses.Field[Any], Declaration]]:
+    return [(field, field.metadata["setting"]) for field in dataclasses.fields(Settings) if "setting" in field.metadata]
 
 
 def _check(ok: bool, name: str, problem: str) -> None:
@@ -148,45 +278,11 @@ def _check(ok: bool, name: str, problem: str) -> None:
         raise SettingsError(f"{name} {problem}")
 
 
-# name, type, help; the flag is --name-in-kebab-case
-_OPTIONS: tuple[tuple[str, type, str], ...] = (
-    ("HOST", str, "address to listen on"),
-    ("PORT", int, "port to listen on"),
-    ("REDIS_URL", str, "Redis for shared state and fan-out; unset: embedded single instance"),
-    ("SECRET_KEY", str, "HS256 key that signs user tokens"),
-    ("API_KEY", str, "bearer key for POST /api/rooms/{room}/messages"),
-    ("CORS_ORIGINS", str, "comma-separated origins allowed besides the same origin"),
-    ("TRANSPORTS", str, "polling,websocket (default) or websocket"),
-    ("HISTORY_SIZE", int, "messages kept per room"),
-    ("MAX_MESSAGE_LENGTH", int, "characters per message"),
-    ("RATE_LIMIT", int, "messages per user per RATE_WINDOW"),
-    ("RATE_WINDOW", float, "seconds over which RATE_LIMIT counts"),
-    ("TYPING_BURST", int, "typing notices a connection may send at once"),
-    ("TYPING_RATE", float, "typing notices per second and connection after the burst"),
-    ("DEDUPE_TTL", float, "seconds a message's client_id is remembered (at least 600)"),
-    ("TOKEN_LIFETIME", float, "seconds a token from POST /api/session is valid"),
-    ("PRESENCE_HEARTBEAT", float, "seconds between an instance's presence heartbeats"),
-    ("PRESENCE_EXPIRY", float, "seconds of silence after which an instance's users are dropped"),
-    ("LOG_LEVEL", str, "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
-    ("LOG_FORMAT", str, "text (key=value) or json (one object per line)"),
-    ("EVENT_LOOP", str, "uvloop (default, where it installs) or asyncio"),
-    ("GC_THRESHOLD", int, "allocations between collections of Python's youngest generation"),
-    ("MAX_FRAME_BYTES", int, "largest Socket.IO frame or HTTP body read; a larger one closes the connection"),
-    ("MAX_CONNECTIONS_PER_ADDRESS", int, "open connections one client address may hold"),
-    ("MAX_ROOMS_PER_CONNECTION", int, "rooms one connection may have joined at once"),
-    ("MAX_BACKLOG", int, "packets queued for a client that does not read before it is cut off"),
-    ("MAX_BACKLOG_BYTES", int, "bytes written to a client that does not read before it is cut off"),
-    ("TRUSTED_PROXIES", str, "comma-separated proxy addresses/networks whose X-Forwarded-For is believed"),
-    ("SHUTDOWN_DELAY", float, "seconds /readyz answers 503 after SIGTERM before connections close"),
-    ("SHUTDOWN_TIMEOUT", float, "seconds in-flight handlers get after connections close"),
-    ("PING_INTERVAL", float, "seconds between Engine.IO pings to each client"),
-    ("PING_TIMEOUT", float, "seconds a client has to answer a ping before its connection is closed"),
-    ("CONNECT_TIMEOUT", float, "seconds a new session has to connect to /chat before it is closed"),
-    ("CHANNEL_LINGER", float, "seconds a room's Redis channel stays subscribed after its last local member left"),
-    ("SHARDED_PUBSUB", str, "auto (sharded pub/sub where Redis has it, 7 and later) or off (classic pub/sub)"),
-)
+SETTING_NAMES: tuple[str, ...] = tuple(field.name.upper() for field, _ in _declared())
 
-SETTING_NAMES: tuple[str, ...] = tuple(name for name, _, _ in _OPTIONS)
+
+def _flag(field: dataclasses.Field[Any]) -> str:
+    return "--" + field.name.replace("_", "-")
 
 
 def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
@@ -195,43 +291,46 @@ def load_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
     Raises `SettingsError` with a one-line message naming the first bad setting.
     """
     parser = argparse.ArgumentParser(prog="python -m chatserver", description="Socket.IO chat server")
-    for name, _, help_text in _OPTIONS:
-        parser.add_argument("--" + name.lower().replace("_", "-"), dest=name, help=f"{help_text} (env {name})")
+    for field, declared in _declared():
+        parser.add_argument(_flag(field), dest=field.name, help=f"{declared.meaning} (env {field.name.upper()})")
     flags = vars(parser.parse_args(list(argv)))
-    raw = {name: flags[name] if flags[name] is not None else environ.get(name) for name, _, _ in _OPTIONS}
     values: dict[str, object] = {}
-    for name, kind, _ in _OPTIONS:
-        text = raw[name]
+    for field, declared in _declared():
+        text = flags[field.name] if flags[field.name] is not None else environ.get(field.name.upper())
         if text is None or text == "":
             continue
-        if kind is str:
-            values[name.lower()] = text
-            continue
         try:
-            values[name.lower()] = kind(text)
-        except ValueError:
-            noun = "an integer" if kind is int else "a number"
-            raise SettingsError(f"{name} must be {noun}, got {text!r}") from None
-        if kind is float and not math.isfinite(float(text)):
-            raise SettingsError(f"{name} must be a finite number, got {text!r}")
-    if "cors_origins" in values:
-        values["cors_origins"] = _split(str(values["cors_origins"]))
-    if "trusted_proxies" in values:
-        values["trusted_proxies"] = _split(str(values["trusted_proxies"]))
-    if "transports" in values:
-        values["transports"] = _split(str(values["transports"]).lower())
-    if "log_level" in values:
-        values["log_level"] = str(values["log_level"]).upper()
-    for lowercase in ("log_format", "event_loop", "sharded_pubsub"):
-        if lowercase in values:
-            values[lowercase] = str(values[lowercase]).lower()
+            values[field.name] = declared.read(text)
+        except ValueError as error:
+            raise SettingsError(f"{field.name.upper()} {error}") from None
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def _split(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
+def settings_table() -> str:
+    """The README's table of settings, in Markdown, from the declarations."""
+    rows = ["| variable | flag | default | meaning |", "| --- | --- | --- | --- |"]
+    for field, declared in _declared():
+        rows.append(f"| `{field.name.upper()}` | `{_flag(field)}` | {_shown(field.default, declared)} "
+                    f"| {declared.meaning} |")
+    return "\n".join(rows)
+
+
+def _shown(default: Any, declared: Declaration) -> str:
+    if declared.shown_default is not None:
+        return declared.shown_default
+    if default is None:
+        return "unset"
+    if isinstance(default, tuple):
+        return f"`{','.join(default)}`" if default else "none"
+    if isinstance(default, float) and default.is_integer():
+        default = int(default)
+    return f"`{default}`"
 
 
 def log_level_number(settings: Settings) -> int:
     """The `logging` level for `settings.log_level`."""
     return logging.getLevelName(settings.log_level)  # type: ignore[no-any-return]
+
+
+if __name__ == "__main__":  # `python -m chatserver.config` prints the README's table
+    print(settings_table())

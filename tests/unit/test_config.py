@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
 
 from chatserver.backplane.urls import parse_cluster_url, parse_sentinel_url
-from chatserver.config import SETTING_NAMES, Settings, SettingsError, load_settings
+from chatserver.config import SETTING_NAMES, Settings, SettingsError, load_settings, settings_table
 from tests.conftest import ROOT
 
 SECRET = "s" * 32
@@ -51,6 +52,21 @@ def test_every_setting_is_in_the_readme_configuration_table():
     readme = (ROOT / "README.md").read_text()
     table = {line.split("|")[1].strip().strip("`") for line in readme.splitlines() if line.startswith("| `")}
     assert set(SETTING_NAMES) <= table, set(SETTING_NAMES) - table
+
+
+def test_the_readme_table_is_the_one_the_declarations_make():
+    """Edit a setting's declaration in chatserver/config.py, then paste the table that
+    `python -m chatserver.config` prints into README.md."""
+    assert settings_table() in (ROOT / "README.md").read_text()
+
+
+def test_help_describes_every_setting_with_its_variable():
+    wide = {**os.environ, "COLUMNS": "100000"}  # one line per option, however long its help
+    result = subprocess.run([sys.executable, "-m", "chatserver", "--help"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=30, env=wide)
+    assert result.returncode == 0
+    for name in SETTING_NAMES:
+        assert f"(env {name})" in result.stdout and "--" + name.lower().replace("_", "-") in result.stdout
 
 
 def test_flags_win_over_the_environment():
