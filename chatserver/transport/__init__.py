@@ -15,7 +15,7 @@ These hooks override private methods of python-socketio and python-engineio; the
 refuses to start on versions other than `TESTED_VERSIONS` (`check_library_versions`).
 """
 
-from .engine import GuardedEngineServer, websocket_text_frame
+from .engine import GuardedEngineServer
 from .fanout import NAMESPACE, SocketIOFanout, SocketIOPublisher
 from .managers import ChatManager, ChatRedisManager
 from .server import (
@@ -26,6 +26,7 @@ from .server import (
     UntestedLibrary,
     check_library_versions,
 )
+from .websocket import websocket_text_frame
 
 __all__ = ["NAMESPACE", "RESERVED_EVENTS", "TESTED_VERSIONS", "ChatManager", "ChatRedisManager", "ChatSocketServer",
            "GuardedEngineServer", "ReservedEvent", "SocketIOFanout", "SocketIOPublisher", "UntestedLibrary",

@@ -6,138 +6,28 @@ import asyncio
 import functools
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import socketio
 from redis.exceptions import RedisClusterException, RedisError
 
 from ..backplane.channels import Channels
-from ..backplane.clients import COMMAND_TIMEOUT, connect, connect_each_master
+from ..backplane.clients import COMMAND_TIMEOUT, connect_each_master
 from ..backplane.publish import PublishFrame
-from ..backplane.shards import Push, ShardSubscriber
+from ..backplane.shards import ShardSubscriber
 from ..backplane.topology import Topology
 from ..models import compact_json
 from .fanout import chat_room
+from .listener import PUBLISH_CONNECTIONS, RoomChannelListener
 from .ordering import SeqOrder
 from .room_channels import ChannelCommands, RoomChannels
-
-if TYPE_CHECKING:
-    from .server import ChatSocketServer
+from .rooms import DirectEmit, IndexedRooms
 
 log = logging.getLogger(__name__)
-
-PUBLISH_CONNECTIONS = 32  # Redis connections for the pub/sub manager's publishes (one more listens)
 ENVELOPES_CACHED = 10_000  # rooms whose pub/sub envelope is kept built
-INBOX_SIZE = 1_000  # pub/sub messages received on a Cluster's masters, waiting for python-socketio
 
 
-class _DirectEmit:
-    """Emits without an acknowledgement, to a room or one connection, go through
-    `GuardedEngineServer.deliver`: one encode, no task or queue hop per recipient."""
-
-    server: ChatSocketServer
-    get_participants: Any
-
-    def _deliver(self, event: str, each_args: list[list[Any]], namespace: str, room: str | None,
-                 skip_sid: str | list[str] | None = None) -> None:
-        """Deliver `event` once per argument list in `each_args`, in order, in this step;
-        recipients past their backlog bound are cut off afterwards."""
-        if not each_args:  # all held back for order
-            return
-        skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
-        eio_sids = [eio_sid for sid, eio_sid in self.get_participants(namespace, room) if sid not in skip]
-        if not eio_sids:
-            return
-        over: list[str] = []
-        for args in each_args:
-            packet = self.server.packet_class(socketio.packet.EVENT, namespace=namespace, data=[event, *args])
-            over += self.server.eio.deliver(eio_sids, packet.encode())
-        self.server.eio.cut_off(over)
-
-
-class _IndexedRooms:
-    """Keeps each connection's rooms at hand, and answers for its room of its own.
-
-    python-socketio's manager finds a connection's rooms by scanning every room of the
-    namespace, after copying the whole mapping, and every connection has a room of its
-    own: a disconnect cost O(connections), so 10,000 clients dropping at once (a network
-    blip, a balancer restart) cost O(n^2) and stalled the instance (py-spy, bench/
-    connections scenario).
-
-    That room of its own (named by the sid, for emits to one connection) is a two-way dict
-    per connection there, about 0.5 KiB; here it is not stored, and the `None` room, which
-    maps every connected sid to its Engine.IO sid, answers for it. A connection's named
-    rooms are a tuple (a connection is in a few; an empty set alone takes 0.2 KiB).
-    """
-
-    rooms: dict[str, dict[Any, Any]]
-    callbacks: dict[str, Any]
-    pending_connect: dict[str, list[str]]
-    pending_disconnect: dict[str, list[str]]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._rooms_of: dict[str, dict[str, tuple[str, ...]]] = {}  # namespace -> sid -> named rooms
-
-    def basic_enter_room(self, sid: str, namespace: str, room: str | None, eio_sid: str | None = None) -> None:
-        if room == sid:  # its own room: see `get_participants`
-            return
-        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)  # type: ignore[misc]
-        if room is not None:
-            of_namespace = self._rooms_of.setdefault(namespace, {})
-            rooms = of_namespace.get(sid, ())
-            if room not in rooms:
-                of_namespace[sid] = (*rooms, room)
-
-    def basic_leave_room(self, sid: str, namespace: str, room: str | None) -> None:
-        super().basic_leave_room(sid, namespace, room)  # type: ignore[misc]
-        of_namespace = self._rooms_of.get(namespace, {})
-        rooms = of_namespace.get(sid, ())
-        if room in rooms:
-            rest = tuple(other for other in rooms if other != room)
-            if rest:
-                of_namespace[sid] = rest
-            else:
-                del of_namespace[sid]
-
-    def get_participants(self, namespace: str, room: Any) -> Iterator[tuple[str, str]]:
-        """As python-socketio's: (sid, eio_sid) of each connection in `room`, or in any of
-        several rooms; a sid names the room of that connection alone."""
-        in_namespace = self.rooms.get(namespace, {})
-        if room is None or isinstance(room, str):
-            members = in_namespace.get(room)
-            if members is not None:  # the common case: one named room
-                yield from members._fwdm.copy().items()
-                return
-        participants: dict[str, str] = {}
-        for name in ((room,) if room is None or isinstance(room, str) else room):
-            members = in_namespace.get(name)
-            if members is not None:
-                participants.update(members._fwdm)
-            elif name is not None and name in in_namespace.get(None, ()):
-                participants[name] = in_namespace[None][name]
-        yield from participants.items()
-
-    def get_rooms(self, sid: str, namespace: str) -> list[str]:
-        """As python-socketio's: the connection's own room (named by its sid) and the rooms it entered."""
-        own = [sid] if sid in self.rooms.get(namespace, {}).get(None, ()) else []
-        return own + list(self._rooms_of.get(namespace, {}).get(sid, ()))
-
-    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
-        # python-socketio 5.18.1's, with the scan replaced by the index.
-        for room in self._rooms_of.get(namespace, {}).get(sid, ()):
-            self.basic_leave_room(sid, namespace, room)
-        self.basic_leave_room(sid, namespace, None)
-        self.callbacks.pop(sid, None)
-        for pending in (self.pending_connect, self.pending_disconnect):
-            if sid in pending.get(namespace, ()):
-                pending[namespace].remove(sid)
-                if not pending[namespace]:
-                    del pending[namespace]
-
-
-class ChatManager(_DirectEmit, _IndexedRooms, socketio.AsyncManager):  # type: ignore[misc]
+class ChatManager(DirectEmit, IndexedRooms, socketio.AsyncManager):  # type: ignore[misc]
     """The in-process client manager (embedded mode), delivering through `deliver`."""
 
     def follow(self, namespace: str, room: str, seq: int) -> None:
@@ -153,7 +43,7 @@ class ChatManager(_DirectEmit, _IndexedRooms, socketio.AsyncManager):  # type: i
             self._deliver(event, [_arguments(data)], namespace, room, skip_sid)
 
 
-class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager):  # type: ignore[misc]
+class ChatRedisManager(DirectEmit, IndexedRooms, RoomChannelListener, socketio.AsyncRedisManager):  # type: ignore[misc]
     """python-socketio's Redis pub/sub manager, with a channel per room, delivering its
     local share through `deliver`.
 
@@ -273,114 +163,6 @@ class ChatRedisManager(_DirectEmit, _IndexedRooms, socketio.AsyncRedisManager): 
         else:
             self._deliver_local(message["event"], message["data"], namespace, message.get("room"),
                                 message.get("skip_sid"))
-
-    def _redis_connect(self) -> None:
-        """As python-socketio's, but through the store's `connect`: every `REDIS_URL` form
-        (its own Sentinel URL reads a database number where ours has none, and leaves
-        credentials percent-encoded), on a bounded pool that waits for a free connection
-        (by default a publish opened a connection each, and failed past 100)."""
-        self.redis = connect(self._topology, PUBLISH_CONNECTIONS, for_pubsub=True)
-        self.pubsub = self.redis.pubsub()
-        self.connected = True
-
-    async def _listen(self) -> AsyncIterator[bytes]:
-        """Messages on the shared channel and on the room channels this instance hears.
-        On one server (or Sentinel's master) one connection carries them all; on a Cluster
-        with sharded pub/sub each room channel is heard on its own master, and what all
-        those connections receive is merged here."""
-        if self._cluster is None:
-            async for data in self._listen_shared():
-                yield data
-            return
-        inbox: asyncio.Queue[bytes | BaseException] = asyncio.Queue(INBOX_SIZE)  # full: readers wait
-
-        async def take(message: Push) -> None:
-            data = self._accepted(message)
-            if data is not None:
-                await inbox.put(data)
-
-        async def forward_shared() -> None:
-            async for data in self._listen_shared():
-                await inbox.put(data)
-
-        def stopped(task: asyncio.Task[None]) -> None:
-            if not task.cancelled():
-                inbox.put_nowait(task.exception() or RuntimeError(f"{task.get_name()} ended"))
-
-        self._shards = ShardSubscriber(self._cluster, take, max_publishes=PUBLISH_CONNECTIONS)
-        tasks = [asyncio.create_task(self._shards.keep_placed(), name="room channel keeper"),
-                 asyncio.create_task(forward_shared(), name="shared channel reader")]
-        for task in tasks:
-            task.add_done_callback(stopped)
-        try:
-            while True:
-                item = await inbox.get()
-                if isinstance(item, BaseException):  # python-socketio logs it and listens anew
-                    raise item
-                yield item
-        finally:
-            for task in tasks:
-                task.remove_done_callback(stopped)
-                task.cancel()
-            self._shards.close()
-
-    async def _listen_shared(self) -> AsyncIterator[bytes]:
-        """What the listener's one connection receives; after a broken connection,
-        reconnect with a growing wait (as python-socketio's) and subscribe again."""
-        retry = 1.0
-        while True:
-            try:
-                await self._listen_anew()
-                retry = 1.0
-                async for message in self.pubsub.listen():
-                    data = self._accepted(message)
-                    if data is not None:
-                        yield data
-            except (RedisError, OSError) as error:
-                self._listening.clear()
-                log.error("cannot receive from redis", extra={"retry_in": retry,
-                                                              "error": f"{type(error).__name__}: {error}"})
-                await asyncio.sleep(retry)
-                retry = min(retry * 2, 60.0)
-
-    def _accepted(self, message: Push) -> bytes | None:
-        """The data of a message for python-socketio to act on; None for a subscription's
-        confirmation, and for this instance's own emits on room channels: room channels
-        carry emits only, and this instance delivered its own already, so they are skipped
-        before python-socketio decodes them to find out. (A JSON string escapes its
-        quotes, so message text cannot match the marker.)"""
-        kind = message["type"]
-        if kind in ("message", "smessage"):
-            data: bytes = message["data"]
-            if message["channel"] == self._shared_channel or self._own_marker not in data:
-                return data
-        elif kind in ("subscribe", "ssubscribe"):
-            self._room_channels.confirm(message["channel"].decode())
-        return None
-
-    @functools.cached_property
-    def _shared_channel(self) -> bytes:
-        return str(self.channel).encode()
-
-    @functools.cached_property
-    def _own_marker(self) -> bytes:
-        return f'"host_id":"{self.host_id}"'.encode()  # as this instance publishes to room channels
-
-    async def _listen_anew(self) -> None:
-        if self.pubsub is not None:
-            await self.pubsub.aclose()  # type: ignore[no-untyped-call]
-        self._redis_connect()
-        info = await self.redis.info("server")
-        self._sharded = self._may_shard and int(str(info["redis_version"]).split(".")[0]) >= 7
-        await self.pubsub.subscribe(self.channel)
-        if self._shards is not None and self._sharded:
-            self._commands = ChannelCommands(self._shards.ssubscribe, self._shards.sunsubscribe)
-        elif self._sharded:
-            self._commands = ChannelCommands(self.pubsub.ssubscribe, self.pubsub.sunsubscribe)
-        else:
-            self._commands = ChannelCommands(self.pubsub.subscribe, self.pubsub.unsubscribe)
-        await self._room_channels.subscribe_all(self._commands)
-        self._listening.set()
 
     def _deliver_local(self, event: str, args: list[Any], namespace: str, room: str | None,
                        skip_sid: str | list[str] | None) -> None:
