@@ -127,14 +127,6 @@ def _networks(values: tuple[str, ...]) -> str | None:
     return None
 
 
-def _redis_url(url: str | None) -> str | None:
-    try:
-        topology_of(url)
-    except ValueError as error:
-        return str(error)
-    return None
-
-
 @dataclass(frozen=True)
 class Settings:
     """Everything an instance is configured with; validated once at construction."""
@@ -145,7 +137,7 @@ class Settings:
         None, "Redis for shared state and fan-out: `redis://`, `rediss://` or `unix://` for one server, "
         "`redis+sentinel://[user:password@]host:port[,host:port…]/service_name` for the master Sentinel names, "
         "`redis+cluster://[user:password@]host:port[,host:port…]` for a Redis Cluster by its seed nodes "
-        "(see `deploy/README.md`); unset means embedded single-instance mode", check=_redis_url)
+        "(see `deploy/README.md`); unset means embedded single-instance mode")  # checked as `topology`
     secret_key: str | None = setting(
         None, f"HS256 key for user tokens, at least {SECRET_MIN_LENGTH} characters; required with `REDIS_URL`",
         check=at_least(SECRET_MIN_LENGTH), shown_default="random (a warning is logged)")
@@ -256,6 +248,10 @@ class Settings:
         for field, declared in _declared():
             problem = declared.check(getattr(self, field.name)) if declared.check else None
             _check(problem is None, field.name.upper(), str(problem))
+        try:
+            self.topology  # noqa: B018 (parsed here once, and kept)
+        except ValueError as error:
+            raise SettingsError(f"REDIS_URL {error}") from None
         _check(self.max_frame_bytes >= self.max_message_length * 12 + 4096, "MAX_FRAME_BYTES",
                "must hold a maximal message JSON-escaped (12 bytes a character, plus 4096): "
                f"at least {self.max_message_length * 12 + 4096} for MAX_MESSAGE_LENGTH={self.max_message_length}")

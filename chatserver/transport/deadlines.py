@@ -42,13 +42,6 @@ class Deadlines(Generic[Key]):
         if self._timer is None:
             self._timer = loop.call_at(when, self._fire)
 
-    def close(self) -> None:
-        """Forget every deadline; `due` is not called again."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._queue.clear()
-
     def _fire(self) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()

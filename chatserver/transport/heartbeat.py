@@ -41,11 +41,6 @@ class Heartbeat:
         """The connection `sid` has just opened, or answered its ping: ping it again in `interval`."""
         self._pings_due.set(sid)
 
-    def close(self) -> None:
-        """Stop: no ping is sent and no connection closed from now on."""
-        self._pings_due.close()
-        self._pongs_due.close()
-
     def _send_pings(self, sids: list[str]) -> None:
         wall = time.time()
         for sid in sids:

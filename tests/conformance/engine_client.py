@@ -79,3 +79,23 @@ async def next_packet(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5) -
         if data != "2":
             return data
         await ws.send_str("3")
+
+
+def connect_packet(target: Target) -> str:
+    """The Socket.IO CONNECT to `/chat` with the target's token."""
+    return "40/chat," + json.dumps({"token": target.token})
+
+
+async def engine_session(http: aiohttp.ClientSession, target: Target) -> aiohttp.ClientWebSocketResponse:
+    """An Engine.IO session over a WebSocket, its handshake read, no namespace yet."""
+    ws = await open_websocket(http, target)
+    assert str(await frame(ws)).startswith("0")
+    return ws
+
+
+async def chat_session(http: aiohttp.ClientSession, target: Target) -> aiohttp.ClientWebSocketResponse:
+    """A WebSocket connected to `/chat` with the target's token."""
+    ws = await engine_session(http, target)
+    await ws.send_str(connect_packet(target))
+    assert str(await next_packet(ws)).startswith("40/chat,")
+    return ws

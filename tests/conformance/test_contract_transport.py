@@ -18,8 +18,7 @@ import pytest
 
 from tests.chat_client import new_session
 from tests.conformance.conftest import Target
-from tests.conformance.engine_client import frame, frames_until_closed, next_packet, open_polling, open_websocket, push
-from tests.conformance.test_engineio import connect_packet
+from tests.conformance.engine_client import chat_session, frame, frames_until_closed, open_polling, open_websocket, push
 from tests.conftest import ServerProcess
 
 HERE = Path(__file__).resolve().parent
@@ -48,10 +47,7 @@ async def test_sockets_that_sent_a_close_packet_free_their_slot(start_server: Ca
     async with aiohttp.ClientSession() as http:
         kept_open_by_client = []
         for _ in range(6):  # twice the cap: each closes on its close packet, though the client keeps it
-            ws = await open_websocket(http, target)
-            await frame(ws)
-            await ws.send_str(connect_packet(target))
-            assert str(await next_packet(ws)).startswith("40/chat,")
+            ws = await chat_session(http, target)
             await ws.send_str("1")
             await frames_until_closed(ws, 1)
             kept_open_by_client.append(ws)

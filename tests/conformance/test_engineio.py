@@ -17,6 +17,8 @@ import pytest
 from tests.conformance.conftest import CONNECT_TIMEOUT, PING_INTERVAL, PING_TIMEOUT, Target
 from tests.conformance.engine_client import (
     SEPARATOR,
+    chat_session,
+    connect_packet,
     frame,
     frames_until_closed,
     next_packet,
@@ -32,8 +34,6 @@ HANDSHAKE_KEYS = {"sid", "upgrades", "pingInterval", "pingTimeout", "maxPayload"
 LATE = 0.5  # seconds past a deadline that still count as on time on a busy machine
 
 
-def connect_packet(target: Target) -> str:
-    return "40/chat," + json.dumps({"token": target.token})
 
 
 # --- handshake ---------------------------------------------------------------------------
@@ -206,10 +206,7 @@ async def test_a_close_packet_closes_the_websocket(http: aiohttp.ClientSession, 
 async def test_a_close_packet_closes_the_websocket_at_once(http: aiohttp.ClientSession, ours: Target) -> None:
     """The contract's stronger rule, which Node's server does not keep (it reads on until
     the heartbeat ends the session): the WebSocket closes as soon as the close packet is read."""
-    ws = await open_websocket(http, ours)
-    await frame(ws)
-    await ws.send_str(connect_packet(ours))
-    assert str(await next_packet(ws)).startswith("40/chat,")
+    ws = await chat_session(http, ours)
     await ws.send_str("1")
     await frames_until_closed(ws, 0.5)
 
@@ -227,6 +224,17 @@ async def test_a_second_poll_while_one_is_pending_closes_the_session(http: aioht
 
 
 # --- upgrade -----------------------------------------------------------------------------
+
+async def upgraded(http: aiohttp.ClientSession, target: Target) -> tuple[str, aiohttp.ClientWebSocketResponse]:
+    """A polling session upgraded to a WebSocket with no poll pending: its sid and the WebSocket."""
+    sid, _ = await open_polling(http, target)
+    ws = await open_websocket(http, target, sid=sid)
+    await ws.send_str("2probe")
+    assert await frame(ws) == "3probe"
+    await ws.send_str("5")
+    await asyncio.sleep(0.1)
+    return sid, ws
+
 
 async def test_upgrade_from_polling_to_websocket(http: aiohttp.ClientSession, target: Target) -> None:
     sid, _ = await open_polling(http, target)
@@ -246,12 +254,7 @@ async def test_upgrade_from_polling_to_websocket(http: aiohttp.ClientSession, ta
 
 
 async def test_after_an_upgrade_polling_requests_are_refused(http: aiohttp.ClientSession, target: Target) -> None:
-    sid, _ = await open_polling(http, target)
-    ws = await open_websocket(http, target, sid=sid)
-    await ws.send_str("2probe")
-    assert await frame(ws) == "3probe"
-    await ws.send_str("5")
-    await asyncio.sleep(0.1)
+    sid, ws = await upgraded(http, target)
     assert (await poll(http, target, sid)).status == 400
     await ws.send_str(connect_packet(target))
     assert str(await next_packet(ws)).startswith("40/chat,")
@@ -259,12 +262,7 @@ async def test_after_an_upgrade_polling_requests_are_refused(http: aiohttp.Clien
 
 
 async def test_after_an_upgrade_a_second_websocket_is_refused(http: aiohttp.ClientSession, target: Target) -> None:
-    sid, _ = await open_polling(http, target)
-    ws = await open_websocket(http, target, sid=sid)
-    await ws.send_str("2probe")
-    assert await frame(ws) == "3probe"
-    await ws.send_str("5")
-    await asyncio.sleep(0.1)
+    sid, ws = await upgraded(http, target)
     try:
         second = await open_websocket(http, target, sid=sid)
     except aiohttp.WSServerHandshakeError:

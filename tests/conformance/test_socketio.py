@@ -13,23 +13,14 @@ import aiohttp
 import pytest
 
 from tests.conformance.conftest import Target
-from tests.conformance.engine_client import frame, frames_until_closed, next_packet, open_websocket
-from tests.conformance.test_engineio import connect_packet
-
-
-async def engine_session(http: aiohttp.ClientSession, target: Target) -> aiohttp.ClientWebSocketResponse:
-    """An Engine.IO session over a WebSocket, its handshake read, no namespace yet."""
-    ws = await open_websocket(http, target)
-    assert str(await frame(ws)).startswith("0")
-    return ws
-
-
-async def chat_session(http: aiohttp.ClientSession, target: Target) -> aiohttp.ClientWebSocketResponse:
-    """A WebSocket connected to `/chat` with the target's token."""
-    ws = await engine_session(http, target)
-    await ws.send_str(connect_packet(target))
-    assert str(await next_packet(ws)).startswith("40/chat,")
-    return ws
+from tests.conformance.engine_client import (
+    chat_session,
+    connect_packet,
+    engine_session,
+    frame,
+    frames_until_closed,
+    next_packet,
+)
 
 
 async def test_connect_to_chat_with_a_token_answers_a_sid(http: aiohttp.ClientSession, target: Target) -> None:

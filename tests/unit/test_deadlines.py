@@ -37,12 +37,3 @@ async def test_a_failing_handler_does_not_stop_later_deadlines() -> None:
     deadlines.set("good")
     await asyncio.sleep(0.1)
     assert seen == ["bad", "good"]
-
-
-async def test_closed_deadlines_never_fall_due() -> None:
-    seen: list[str] = []
-    deadlines: Deadlines[str] = Deadlines(0.05, seen.extend)
-    deadlines.set("a")
-    deadlines.close()
-    await asyncio.sleep(0.1)
-    assert seen == []
