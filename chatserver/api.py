@@ -85,7 +85,14 @@ def _user(request: web.Request) -> User:
     return request.app[tokens_key].verify(_bearer(request))
 
 
+def _anonymous_sessions(request: web.Request) -> None:
+    """`not_found` where the app signs its users in (`ANONYMOUS_SESSIONS=off`)."""
+    if request.app[settings_key].anonymous_sessions == "off":
+        raise NotFound("sessions are issued by the app this chat belongs to: sign in there")
+
+
 async def create_session(request: web.Request) -> web.Response:
+    _anonymous_sessions(request)
     raw = await _json_object(request)
     given = raw.get("name")
     name = clean_name(given) if isinstance(given, str) else None
@@ -98,6 +105,7 @@ async def create_session(request: web.Request) -> web.Response:
 
 async def renew_session(request: web.Request) -> web.Response:
     """A fresh token for the user an expired (or still valid) token names: same id and name."""
+    _anonymous_sessions(request)
     token, user = request.app[tokens_key].renew(_bearer(request))
     log.info("session renewed", extra={"user": user.id})
     return web.json_response({"token": token, "user": user.as_dict()})

@@ -43,7 +43,8 @@ def create_app(settings: Settings) -> web.Application:
         log.warning("SECRET_KEY is not set: using a random one; tokens die with this process")
         secret_key = secrets.token_urlsafe(32)
     metrics = Metrics()
-    tokens = TokenIssuer(secret_key, settings.token_lifetime)
+    tokens = TokenIssuer(secret_key, settings.token_lifetime, issuer=settings.jwt_issuer,
+                         audience=settings.jwt_audience)
     topology = settings.topology
     store, manager = _shared_state(settings, topology)
     origins = OriginPolicy(settings.cors_origins)

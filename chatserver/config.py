@@ -27,6 +27,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LogFormat = Literal["text", "json"]
 EventLoop = Literal["uvloop", "asyncio"]
 ShardedPubSub = Literal["auto", "off"]
+Switch = Literal["on", "off"]
 SECRET_MIN_LENGTH = 32
 # The contract: a retried client_id is recognised for 10 minutes, and a user whose
 # instance died leaves `members` within 60 seconds.
@@ -141,6 +142,13 @@ class Settings:
     secret_key: str | None = setting(
         None, f"HS256 key for user tokens, at least {SECRET_MIN_LENGTH} characters; required with `REDIS_URL`",
         check=at_least(SECRET_MIN_LENGTH), shown_default="random (a warning is logged)")
+    jwt_issuer: str | None = setting(
+        None, "when set, every token (HS256 included) must carry this `iss`; tokens from `POST /api/session` do")
+    jwt_audience: str | None = setting(
+        None, "when set, every token must name this audience in `aud`; tokens from `POST /api/session` do")
+    anonymous_sessions: Switch = setting(
+        "on", "`off` answers `POST /api/session` (and its renewal) `404 not_found`, for apps whose users all sign "
+        "in and get their tokens from the app", check=one_of(Switch), read=lower)
     api_key: str | None = setting(
         None, f"bearer key for `POST /api/rooms/{{room}}/messages`, at least {API_KEY_MIN_LENGTH} characters; "
         "unset turns that route off (404)", check=at_least(API_KEY_MIN_LENGTH))

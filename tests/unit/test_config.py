@@ -32,7 +32,8 @@ def test_every_setting_reads_from_the_environment():
            "MAX_BACKLOG": "70", "TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1", "SHUTDOWN_DELAY": "15",
            "SHUTDOWN_TIMEOUT": "1.5", "MAX_BACKLOG_BYTES": "100000", "EVENT_LOOP": "asyncio",
            "GC_THRESHOLD": "1000", "CHANNEL_LINGER": "0.5", "SHARDED_PUBSUB": "OFF",
-           "PING_INTERVAL": "10", "PING_TIMEOUT": "5", "CONNECT_TIMEOUT": "30"}
+           "PING_INTERVAL": "10", "PING_TIMEOUT": "5", "CONNECT_TIMEOUT": "30",
+           "JWT_ISSUER": "https://id.example", "JWT_AUDIENCE": "chat", "ANONYMOUS_SESSIONS": "OFF"}
     assert set(env) == set(SETTING_NAMES)
     settings = load_settings([], env)
     assert settings == Settings(host="0.0.0.0", port=9000, redis_url="redis://127.0.0.1:1/0", secret_key=SECRET,
@@ -45,7 +46,8 @@ def test_every_setting_reads_from_the_environment():
                                 trusted_proxies=("10.0.0.0/8", "127.0.0.1"), shutdown_delay=15,
                                 shutdown_timeout=1.5, max_backlog_bytes=100_000, event_loop="asyncio",
                                 gc_threshold=1000, channel_linger=0.5, sharded_pubsub="off",
-                                ping_interval=10, ping_timeout=5, connect_timeout=30)
+                                ping_interval=10, ping_timeout=5, connect_timeout=30,
+                                jwt_issuer="https://id.example", jwt_audience="chat", anonymous_sessions="off")
 
 
 def test_every_setting_is_in_the_readme_configuration_table():
@@ -112,6 +114,7 @@ def test_flags_win_over_the_environment():
     ({"MAX_FRAME_BYTES": "100000", "MAX_MESSAGE_LENGTH": "10000"}, "MAX_FRAME_BYTES"),
     ({"SHUTDOWN_DELAY": "-1"}, "SHUTDOWN_DELAY"),
     ({"SHUTDOWN_TIMEOUT": "inf"}, "SHUTDOWN_TIMEOUT"),
+    ({"ANONYMOUS_SESSIONS": "maybe"}, "ANONYMOUS_SESSIONS"),
 ])
 def test_bad_values_name_the_setting(env, named):
     with pytest.raises(SettingsError) as error:
