@@ -37,7 +37,9 @@ async def security_headers(request: web.BaseRequest, response: web.StreamRespons
 
 
 async def home(request: web.Request) -> web.Response:
-    return aiohttp_jinja2.render_template("home.html", request, {})
+    """The home page; where the app signs its users in (`ANONYMOUS_SESSIONS=off`), it says so."""
+    anonymous = request.app[settings_key].anonymous_sessions == "on"
+    return aiohttp_jinja2.render_template("home.html", request, {"anonymous_sessions": anonymous})
 
 
 async def chat_page(request: web.Request) -> web.Response:

@@ -108,3 +108,12 @@ async def test_without_anonymous_sessions_only_the_apps_tokens_get_in(
                 assert resp.status == 404, route
                 assert (await resp.json())["error"]["code"] == "not_found"
     assert await joined_as(server.url, minted(name="Ana")) == {"id": "app-user-1", "name": "Ana"}
+    async with aiohttp.ClientSession() as http, http.get(server.url + "/") as resp:
+        page = await resp.text()
+    assert "You sign in with the app this chat belongs to" in page and "No account needed" not in page
+
+
+async def test_with_anonymous_sessions_the_home_page_invites_a_name(server_url: str) -> None:
+    async with aiohttp.ClientSession() as http, http.get(server_url + "/") as resp:
+        page = await resp.text()
+    assert "No account needed" in page and "You sign in with the app" not in page
