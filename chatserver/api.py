@@ -11,22 +11,36 @@ from collections.abc import Awaitable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from .errors import ChatError, InvalidName, InvalidPayload, NotFound, Unauthorized
+from .errors import ChatError, InvalidName, InvalidPayload, NotFound, TooLarge, Unauthorized
 from .http_errors import error_response
-from .keys import draining_key, metrics_key, service_key, settings_key, store_key, tokens_key
+from .keys import (
+    draining_key,
+    metrics_key,
+    service_key,
+    sessions_key,
+    settings_key,
+    store_key,
+    tokens_key,
+    verifier_key,
+)
 from .models import (
     NAME_RULE,
+    USER_ID_MAX,
     CreateRoomRequest,
+    DisconnectUserRequest,
     HistoryQuery,
     Model,
+    NotifyRequest,
     PublishRequest,
     User,
     clean_name,
+    compact_json,
     parse,
 )
 
 log = logging.getLogger(__name__)
 SYSTEM_USER = User(id="system", name="System")
+NOTIFY_MAX_BYTES = 65_536  # of a `notify`'s data, as JSON
 STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
@@ -81,8 +95,25 @@ def _bearer(request: web.Request) -> str | None:
     return credentials if scheme.lower() == "bearer" and credentials else None
 
 
-def _user(request: web.Request) -> User:
-    return request.app[tokens_key].verify(_bearer(request))
+async def _user(request: web.Request) -> User:
+    return (await request.app[verifier_key].verify(_bearer(request))).user
+
+
+def _require_api_key(request: web.Request, what: str) -> None:
+    """`unauthorized` without the deployment's API key; `not_found` while it has none."""
+    api_key = request.app[settings_key].api_key
+    if api_key is None:
+        raise NotFound(f"{what} is disabled: API_KEY is not set")
+    given = _bearer(request) or ""
+    if not hmac.compare_digest(given.encode(), api_key.encode()):
+        raise Unauthorized("a valid API key is required")
+
+
+def _user_id(request: web.Request) -> str:
+    user_id = request.match_info["user_id"]
+    if not 1 <= len(user_id) <= USER_ID_MAX:
+        raise InvalidPayload(f"a user id is 1 to {USER_ID_MAX} characters")
+    return user_id
 
 
 def _anonymous_sessions(request: web.Request) -> None:
@@ -117,7 +148,7 @@ async def list_rooms(request: web.Request) -> web.Response:
 
 
 async def create_room(request: web.Request) -> web.Response:
-    user = _user(request)
+    user = await _user(request)
     body = await _body(request, CreateRoomRequest)
     if not body.private:
         raise InvalidPayload("only private rooms are created here; a public room exists once joined")
@@ -127,19 +158,14 @@ async def create_room(request: web.Request) -> web.Response:
 
 
 async def room_history(request: web.Request) -> web.Response:
-    user = _user(request)
+    user = await _user(request)
     query = parse(HistoryQuery, dict(request.query))
     page = await request.app[service_key].history(user, request.match_info["room"], query.before_seq, query.limit)
     return web.json_response({"messages": page.messages, "has_more": page.has_more})
 
 
 async def publish_message(request: web.Request) -> web.Response:
-    api_key = request.app[settings_key].api_key
-    if api_key is None:
-        raise NotFound("publishing is disabled: API_KEY is not set")
-    given = _bearer(request) or ""
-    if not hmac.compare_digest(given.encode(), api_key.encode()):
-        raise Unauthorized("a valid API key is required")
+    _require_api_key(request, "publishing")
     body = await _body(request, PublishRequest)
     user = SYSTEM_USER
     if body.user is not None:
@@ -149,6 +175,26 @@ async def publish_message(request: web.Request) -> web.Response:
         user = User(id=body.user.id, name=name)
     message = await request.app[service_key].publish(request.match_info["room"], body.text, user)
     return web.json_response(message, status=201)
+
+
+async def disconnect_user(request: web.Request) -> web.Response:
+    """End every connection of a user; with `revoke`, refuse the user's older tokens from now on."""
+    _require_api_key(request, "the backend API")
+    user_id = _user_id(request)
+    body = await _body(request, DisconnectUserRequest) if request.body_exists else DisconnectUserRequest()
+    await request.app[sessions_key].disconnect_user(user_id, revoke=body.revoke)
+    return web.json_response({"user": user_id, "revoked": body.revoke}, status=202)
+
+
+async def notify_user(request: web.Request) -> web.Response:
+    """Deliver the app's `data` to every connection of a user, as `notify`."""
+    _require_api_key(request, "the backend API")
+    user_id = _user_id(request)
+    body = await _body(request, NotifyRequest)
+    if len(compact_json(body.data)) > NOTIFY_MAX_BYTES:
+        raise TooLarge(f"data is larger than {NOTIFY_MAX_BYTES} bytes as JSON")
+    await request.app[sessions_key].notify(user_id, body.data)
+    return web.json_response({"user": user_id}, status=202)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -178,6 +224,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/rooms", create_room)
     app.router.add_get("/api/rooms/{room}/messages", room_history)
     app.router.add_post("/api/rooms/{room}/messages", publish_message)
+    app.router.add_post("/api/users/{user_id}/disconnect", disconnect_user)
+    app.router.add_post("/api/users/{user_id}/events", notify_user)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

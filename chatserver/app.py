@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -14,18 +15,30 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from .api import add_routes, api_errors
-from .auth import TokenIssuer
+from .auth import TokenIssuer, TokenVerifier
 from .backplane.channels import Channels
 from .backplane.clients import connect
 from .backplane.topology import Topology
 from .config import Settings
-from .keys import draining_key, metrics_key, service_key, settings_key, sio_key, store_key, tokens_key
+from .keys import (
+    draining_key,
+    metrics_key,
+    service_key,
+    sessions_key,
+    settings_key,
+    sio_key,
+    store_key,
+    tokens_key,
+    verifier_key,
+)
+from .keyset import KeySet
 from .metrics import Metrics
 from .namespace import ChatNamespace
 from .origins import OriginPolicy, api_cross_origin
 from .pages import add_pages, security_headers
 from .proxies import forwarded_for
 from .service import ChatService
+from .sessions import Sessions
 from .stores.base import Store
 from .stores.memory import MemoryStore
 from .stores.redis import RedisStore, instance_id
@@ -45,6 +58,8 @@ def create_app(settings: Settings) -> web.Application:
     metrics = Metrics()
     tokens = TokenIssuer(secret_key, settings.token_lifetime, issuer=settings.jwt_issuer,
                          audience=settings.jwt_audience)
+    keys = KeySet(settings.jwt_jwks_url, settings.jwt_issuer) if settings.jwt_jwks_url else None
+    verifier = TokenVerifier(tokens, keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
     topology = settings.topology
     store, manager = _shared_state(settings, topology)
     origins = OriginPolicy(settings.cors_origins)
@@ -69,8 +84,10 @@ def create_app(settings: Settings) -> web.Application:
         max_backlog_bytes=settings.max_backlog_bytes,
         max_connections_per_address=settings.max_connections_per_address,
     )
-    service = ChatService(store, SocketIOFanout(sio, metrics), settings)
-    sio.register_namespace(ChatNamespace(service, tokens, metrics))
+    fanout = SocketIOFanout(sio, metrics)
+    service = ChatService(store, fanout, settings)
+    sessions = Sessions(store, fanout, refresh_notice=settings.token_refresh_notice)
+    sio.register_namespace(ChatNamespace(service, sessions, verifier, metrics))
     draining = asyncio.Event()
     metrics.track(connections=lambda: service.connection_count, rooms=lambda: service.room_count,
                   draining=draining.is_set, deliveries=lambda: sio.eio.deliveries)
@@ -83,6 +100,8 @@ def create_app(settings: Settings) -> web.Application:
     app[store_key] = store
     app[service_key] = service
     app[tokens_key] = tokens
+    app[verifier_key] = verifier
+    app[sessions_key] = sessions
     app[metrics_key] = metrics
     app[sio_key] = sio
     app[draining_key] = draining
@@ -90,6 +109,8 @@ def create_app(settings: Settings) -> web.Application:
     sio.attach(app, socketio_path=SOCKETIO_PATH.strip("/"))
     add_routes(app)
     add_pages(app)
+    if keys is not None:
+        app.cleanup_ctx.append(functools.partial(_key_set, keys))
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_send_clients_elsewhere)
     return app
@@ -125,6 +146,13 @@ def _redacted(url: str) -> str:
         return url
     hosts = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{hosts}"))
+
+
+async def _key_set(keys: KeySet, app: web.Application) -> AsyncIterator[None]:
+    """The identity provider's keys, fetched before the first connection is served."""
+    await keys.start()
+    yield
+    await keys.close()
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

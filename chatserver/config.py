@@ -119,6 +119,11 @@ def _origins(values: tuple[str, ...]) -> str | None:
     return None
 
 
+def _url(url: str | None) -> str | None:
+    return None if url is None or (url.startswith(("http://", "https://")) and len(url) > len("https://")) else \
+        "must be an http:// or https:// URL"
+
+
 def _networks(values: tuple[str, ...]) -> str | None:
     for proxy in values:
         try:
@@ -146,6 +151,13 @@ class Settings:
         None, "when set, every token (HS256 included) must carry this `iss`; tokens from `POST /api/session` do")
     jwt_audience: str | None = setting(
         None, "when set, every token must name this audience in `aud`; tokens from `POST /api/session` do")
+    jwt_jwks_url: str | None = setting(
+        None, "URL of the app's identity provider's JSON Web Key Set: tokens signed with RS256, ES256 or EdDSA by "
+        "a key listed there (by `kid`) are accepted too; fetched at start and again (at most every 30 s) when a "
+        "token names an unknown key", check=_url)
+    token_refresh_notice: float = setting(
+        60.0, "seconds before a connection's token expires that the server sends it `token_expiring`",
+        check=between(1, 86_400, " seconds"), read=number)
     anonymous_sessions: Switch = setting(
         "on", "`off` answers `POST /api/session` (and its renewal) `404 not_found`, for apps whose users all sign "
         "in and get their tokens from the app", check=one_of(Switch), read=lower)

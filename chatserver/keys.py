@@ -7,16 +7,19 @@ import asyncio
 import socketio
 from aiohttp import web
 
-from .auth import TokenIssuer
+from .auth import TokenIssuer, TokenVerifier
 from .config import Settings
 from .metrics import Metrics
 from .service import ChatService
+from .sessions import Sessions
 from .stores.base import Store
 
 settings_key = web.AppKey("settings", Settings)
 store_key = web.AppKey("store", Store)
 service_key = web.AppKey("service", ChatService)
-tokens_key = web.AppKey("tokens", TokenIssuer)
+tokens_key = web.AppKey("tokens", TokenIssuer)  # our own: anonymous sessions and their renewal
+verifier_key = web.AppKey("verifier", TokenVerifier)  # every token a client may present
+sessions_key = web.AppKey("sessions", Sessions)
 metrics_key = web.AppKey("metrics", Metrics)
 sio_key = web.AppKey("sio", socketio.AsyncServer)
 draining_key = web.AppKey("draining", asyncio.Event)  # set from SIGTERM on: /readyz answers 503

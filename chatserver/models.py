@@ -19,6 +19,8 @@ CLIENT_ID_MAX = 64
 HISTORY_LIMIT_MAX = 100
 HISTORY_LIMIT_DEFAULT = 50
 INVITE_MAX = 128
+TOKEN_MAX = 8192
+USER_ID_MAX = 64  # a token's `sub`
 
 # JSON without spaces; one encoder for every call (`json.dumps` with `separators` builds one each time)
 compact_json = json.JSONEncoder(separators=(",", ":")).encode
@@ -56,6 +58,15 @@ class Position:
 
     seq: int
     epoch: str
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a verified token says: who, until when, and since when (Unix seconds)."""
+
+    user: User
+    expires_at: float
+    issued_at: float | None
 
 
 NAME_RULE = f"1 to {NAME_MAX} characters, without control characters"
@@ -145,6 +156,10 @@ class MembersPayload(Payload):
     pass
 
 
+class RefreshPayload(StrictModel):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=TOKEN_MAX)]
+
+
 # --- payloads of HTTP requests ------------------------------------------------
 
 
@@ -169,6 +184,14 @@ class PublishUser(StrictModel):
 class PublishRequest(StrictModel):
     text: str
     user: PublishUser | None = None
+
+
+class DisconnectUserRequest(StrictModel):
+    revoke: bool = False
+
+
+class NotifyRequest(StrictModel):
+    data: dict[str, Any]
 
 
 def parse(model: type[Model], raw: object) -> Model:

@@ -10,8 +10,8 @@ from typing import Any
 import socketio
 from pydantic import BaseModel
 
-from .auth import TokenIssuer
-from .errors import ChatError, Internal, InvalidPayload, Unauthorized
+from .auth import TokenVerifier
+from .errors import ChatError, Internal, InvalidPayload
 from .metrics import Metrics
 from .models import (
     HistoryPayload,
@@ -20,10 +20,12 @@ from .models import (
     MembersPayload,
     MessagePayload,
     Position,
+    RefreshPayload,
     TypingPayload,
     parse,
 )
 from .service import ChatService
+from .sessions import Sessions
 from .transport import NAMESPACE, ReservedEvent
 
 log = logging.getLogger(__name__)
@@ -35,9 +37,10 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """Client events of the wire contract. Every event answers one ack object;
     nothing a client sends can raise out of here or reach other users unvalidated."""
 
-    def __init__(self, service: ChatService, tokens: TokenIssuer, metrics: Metrics) -> None:
+    def __init__(self, service: ChatService, sessions: Sessions, tokens: TokenVerifier, metrics: Metrics) -> None:
         super().__init__(NAMESPACE)
         self._service = service
+        self._sessions = sessions
         self._tokens = tokens
         self._metrics = metrics
         self._events: dict[str, tuple[type[BaseModel], Callable[[str, Any], Awaitable[Ack]]]] = {
@@ -47,12 +50,13 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             "typing": (TypingPayload, self._typing),
             "history": (HistoryPayload, self._history),
             "members": (MembersPayload, self._members),
+            "refresh": (RefreshPayload, self._refresh),
         }
 
     async def trigger_event(self, event: Any, *args: Any) -> Any:
         """Dispatch one event; connect and disconnect come here too."""
         if event == "connect":
-            return self._connect(args[0], args[2] if len(args) > 2 else None)
+            return await self._connect(args[0], args[2] if len(args) > 2 else None)
         if event == "disconnect":
             return await self._disconnect(args[0])
         if not args:
@@ -60,19 +64,24 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         sid, payload = args[0], args[1:]
         return await self._handle(sid, event, payload)
 
-    def _connect(self, sid: str, auth: Any) -> bool:
+    async def _connect(self, sid: str, auth: Any) -> bool:
+        """Admit a connection with a valid, unrevoked token; refuse it with the error's
+        code in `connect_error` otherwise (`internal` while the store is away)."""
         token = auth.get("token") if isinstance(auth, dict) else None
         try:
-            user = self._tokens.verify(token)
-        except Unauthorized as error:
+            credentials = await self._tokens.verify(token)
+            self._service.connect(sid, credentials.user)
+            await self._sessions.open(sid, credentials, lambda: self._service.is_connected(sid))
+        except ChatError as error:
+            await self._service.disconnect(sid)
             self._metrics.errors.labels(error.code).inc()
             log.info("connect refused", extra={"sid": sid, "reason": error.message})
             raise socketio.exceptions.ConnectionRefusedError(error.message, error.as_dict()) from None
-        self._service.connect(sid, user)
-        log.info("connect", extra={"sid": sid, "user": user.id})
+        log.info("connect", extra={"sid": sid, "user": credentials.user.id})
         return True
 
     async def _disconnect(self, sid: str) -> None:
+        self._sessions.close(sid)
         try:
             await self._service.disconnect(sid)
         except ChatError as error:  # Redis away: presence expires with this instance's heartbeat
@@ -130,6 +139,11 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         page = await self._service.history(self._service.user_of(sid), payload.room,
                                            payload.before_seq, payload.limit)
         return {"ok": True, "messages": page.messages, "has_more": page.has_more}
+
+    async def _refresh(self, sid: str, payload: RefreshPayload) -> Ack:
+        credentials = await self._tokens.verify(payload.token)
+        expires_at = await self._sessions.refresh(sid, self._service.user_of(sid).id, credentials)
+        return {"ok": True, "expires_at": int(expires_at * 1000)}
 
     async def _members(self, sid: str, payload: MembersPayload) -> Ack:
         members = await self._service.members(self._service.user_of(sid), payload.room)

@@ -96,6 +96,10 @@ class ChatService:
         """The user behind a live connection; `Unauthorized` for an unknown one."""
         return self._connection(conn_id).user
 
+    def is_connected(self, conn_id: str) -> bool:
+        """Whether the connection is registered and not yet gone."""
+        return conn_id in self._connections
+
     def connect(self, conn_id: str, user: User) -> None:
         """Register a new connection of `user`."""
         budget = TokenBucket(self._settings.typing_rate, self._settings.typing_burst, self._clock())

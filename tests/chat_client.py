@@ -34,7 +34,9 @@ class ChatClient:
         self.user = user
         self.transports = transports or ["websocket"]
         self.sio = socketio.AsyncClient(reconnection=False)
-        self.received: dict[str, list[Any]] = {"message": [], "typing": [], "presence": []}
+        self.received: dict[str, list[Any]] = {
+            event: [] for event in ("message", "typing", "presence", "notify", "disconnected", "token_expiring",
+                                    "token_expired", "disconnect")}
         self._changed = asyncio.Event()
         for event in self.received:
             self.sio.on(event, self._recorder(event), namespace=NAMESPACE)
@@ -44,8 +46,8 @@ class ChatClient:
         """This user's `{"token", "user"}`, to open another connection as the same user."""
         return {"token": self.token, "user": self.user}
 
-    def _recorder(self, event: str) -> Callable[[Any], Any]:
-        async def record(payload: Any) -> None:
+    def _recorder(self, event: str) -> Callable[..., Any]:
+        async def record(payload: Any = None) -> None:  # `disconnect` gets a reason, the others one object
             self.received[event].append(payload)
             self._changed.set()
         return record

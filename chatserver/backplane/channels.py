@@ -17,6 +17,15 @@ def room_tag(room: str) -> str:
     return "{" + room + "}"
 
 
+def user_tag(user_id: str) -> str:
+    """The hash tag of a user's keys and channel: `{u:<user id>}`, a slot of the user's own.
+
+    A user id is any `sub` of 1 to 64 characters, braces included, so `%`, `{` and `}`
+    are percent-escaped: the tag stays one user's, and two ids never share a name."""
+    escaped = user_id.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+    return "{u:" + escaped + "}"
+
+
 @dataclass(frozen=True)
 class Channels:
     """Channel names under one prefix (which must hold no brace, as key prefixes)."""
@@ -37,3 +46,8 @@ class Channels:
         """The room's events, in the slot of its keys, so that a store's script can publish
         on it in the same step as storing; heard by the instances holding the room."""
         return f"{self.prefix}{room_tag(room)}:events"
+
+    def user(self, user_id: str) -> str:
+        """Events addressed to one user (`notify`, `disconnected`, ...), heard by the
+        instances holding a connection of that user."""
+        return f"{self.prefix}{user_tag(user_id)}:events"

@@ -164,7 +164,20 @@ class PrivateRoomStore(Protocol):
         ...
 
 
-class Store(MessageStore, PresenceStore, PrivateRoomStore, Protocol):
+class UserStore(Protocol):
+    """What is kept per user, whatever room: the revocation of old tokens."""
+
+    async def revoke(self, user_id: str, before: int) -> None:
+        """Refuse the user's tokens issued before `before` (Unix ms) from now on,
+        for good; a later revocation moves the line, an earlier one changes nothing."""
+        ...
+
+    async def revoked_before(self, user_id: str) -> int | None:
+        """The line set by `revoke`: tokens issued before it are refused; None if never revoked."""
+        ...
+
+
+class Store(MessageStore, PresenceStore, PrivateRoomStore, UserStore, Protocol):
     """All the state an instance shares with the others."""
 
     async def ping(self) -> bool:

@@ -50,6 +50,7 @@ class MemoryStore:
         self._presence: dict[str, dict[str, tuple[User, set[str]]]] = {}
         self._private: dict[str, PrivateRoom] = {}
         self._invites: dict[str, str] = {}
+        self._revoked: dict[str, int] = {}  # user id -> the line set by `revoke`
 
     # --- messages ---------------------------------------------------------
 
@@ -179,6 +180,14 @@ class MemoryStore:
             return False
         self._private[room] = replace(private, members=private.members | {user_id})
         return True
+
+    # --- users ------------------------------------------------------------
+
+    async def revoke(self, user_id: str, before: int) -> None:
+        self._revoked[user_id] = max(before, self._revoked.get(user_id, before))
+
+    async def revoked_before(self, user_id: str) -> int | None:
+        return self._revoked.get(user_id)
 
     # --- lifecycle --------------------------------------------------------
 

@@ -45,6 +45,7 @@ class RedisStore(RedisPresence):
         self._rate = self._batched(lua.RATE)
         self._recover = self._script(lua.RECOVER)
         self._admit = self._script(lua.ADMIT)
+        self._revoke = self._script(lua.REVOKE)
 
     # --- messages -----------------------------------------------------------
 
@@ -145,6 +146,17 @@ class RedisStore(RedisPresence):
         keys = self._keys.room(room)
         async with self._available():
             return bool(await self._admit(keys=[keys.private, keys.members], args=[user_id, invite]))
+
+    # --- users --------------------------------------------------------------
+
+    async def revoke(self, user_id: str, before: int) -> None:
+        async with self._available():
+            await self._revoke(keys=[self._keys.user(user_id).revoked], args=[before])
+
+    async def revoked_before(self, user_id: str) -> int | None:
+        async with self._available():
+            line = await self._redis.get(self._keys.user(user_id).revoked)
+        return int(line) if line is not None else None
 
     # --- lifecycle ----------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 Every key of one room carries the room's hash tag (`room_tag`), so they share one hash
 slot and each script on a room runs where its keys live. Keys that are not per room
-(rate windows, the instance registry, the online index, invites) are each touched by
+(a user's, in the user's own slot; rate windows, the instance registry, the online index, invites) are each touched by
 single-key commands or single-key scripts only. One layout serves a single server too.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ..backplane.channels import room_tag
+from ..backplane.channels import room_tag, user_tag
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,18 @@ class RoomKeys:
 
 
 @dataclass(frozen=True)
+class UserKeys:
+    """The keys of one user, all in the slot of the user's hash tag."""
+
+    base: str  # `<prefix>user:{u:<user id>}:`
+
+    @property
+    def revoked(self) -> str:
+        """String: Unix ms before which the user's tokens are refused."""
+        return self.base + "revoked"
+
+
+@dataclass(frozen=True)
 class Keys:
     """Every key name under one prefix (which must hold no brace: the first brace pair
     of a key is its hash tag)."""
@@ -72,6 +84,9 @@ class Keys:
 
     def room(self, room: str) -> RoomKeys:
         return RoomKeys(f"{self.prefix}room:{room_tag(room)}:")
+
+    def user(self, user_id: str) -> UserKeys:
+        return UserKeys(f"{self.prefix}user:{user_tag(user_id)}:")
 
     def rate(self, key: str) -> str:
         """Sorted set: one user's appends in the rate window, scored by time (ms)."""

@@ -162,3 +162,10 @@ if redis.call('SCARD', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'capacit
 redis.call('SADD', KEYS[2], ARGV[1])
 return 1
 """
+
+# KEYS[1] a user's revocation line; ARGV[1] Unix ms. The line only moves later.
+REVOKE = """
+local line = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > line then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+"""

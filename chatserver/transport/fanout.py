@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import socketio
@@ -19,11 +19,20 @@ NAMESPACE = "/chat"
 # Socket.IO also puts every connection in a room named by its sid; prefixing chat
 # rooms keeps a room id from ever addressing someone's private connection room.
 ROOM_PREFIX = "room:"
+# Every connection is also in the room of its user, which events addressed to the user go to.
+USER_PREFIX = "user:"
+
+UserEventHandler = Callable[[str, str, list[str]], None]
 
 
 def chat_room(manager_room: str) -> str | None:
-    """The chat room a Socket.IO room stands for; None for a connection's own room."""
+    """The chat room a Socket.IO room stands for; None for any other room."""
     return manager_room[len(ROOM_PREFIX):] if manager_room.startswith(ROOM_PREFIX) else None
+
+
+def user_room(manager_room: str) -> str | None:
+    """The user whose room a Socket.IO room is; None for any other room."""
+    return manager_room[len(USER_PREFIX):] if manager_room.startswith(USER_PREFIX) else None
 
 
 class SocketIOFanout:
@@ -49,6 +58,21 @@ class SocketIOFanout:
     async def local_broadcast(self, event: str, payload: Mapping[str, object], room: str) -> None:
         await self._sio.manager.emit(event, payload, NAMESPACE, room=ROOM_PREFIX + room, ignore_queue=True)
         self._metrics.messages_out.inc()
+
+    async def enter_user(self, conn: str, user_id: str) -> None:
+        await self._sio.enter_room(conn, USER_PREFIX + user_id, namespace=NAMESPACE)
+
+    async def to_user(self, event: str, payload: Mapping[str, object], user_id: str) -> None:
+        await self._sio.emit(event, payload, to=USER_PREFIX + user_id, namespace=NAMESPACE)
+
+    async def to_connection(self, event: str, payload: Mapping[str, object], conn: str) -> None:
+        await self._sio.manager.emit(event, payload, NAMESPACE, room=conn, ignore_queue=True)
+
+    async def close(self, conn: str) -> None:
+        await self._sio.disconnect(conn, namespace=NAMESPACE, ignore_queue=True)
+
+    def hear_users(self, handler: UserEventHandler) -> None:
+        self._sio.manager.user_events = handler
 
 
 class SocketIOPublisher:

@@ -17,7 +17,7 @@ from ..backplane.publish import PublishFrame
 from ..backplane.shards import ShardSubscriber
 from ..backplane.topology import Topology
 from ..models import compact_json
-from .fanout import chat_room
+from .fanout import chat_room, user_room
 from .listener import PUBLISH_CONNECTIONS, RoomChannelListener
 from .ordering import SeqOrder
 from .room_channels import ChannelCommands, RoomChannels
@@ -92,9 +92,12 @@ class ChatRedisManager(DirectEmit, IndexedRooms, RoomChannelListener, socketio.A
                             prefix=self._envelope(event, namespace, room), suffix="]}")
 
     def _room_channel(self, room: str) -> str | None:
-        """The channel of a chat room's Socket.IO room; None for a connection's own room."""
+        """The channel of a chat room's or a user's Socket.IO room; None for a connection's own room."""
         chat = chat_room(room)
-        return None if chat is None else self._channels.room(chat)
+        if chat is not None:
+            return self._channels.room(chat)
+        user = user_room(room)
+        return None if user is None else self._channels.user(user)
 
     @functools.lru_cache(maxsize=ENVELOPES_CACHED)  # noqa: B019 (one manager per process, for its lifetime)
     def _envelope(self, event: str, namespace: str, room: str) -> str:
@@ -123,7 +126,8 @@ class ChatRedisManager(DirectEmit, IndexedRooms, RoomChannelListener, socketio.A
         instance hears the room's channel before the call returns."""
         await super().enter_room(sid, namespace, room, eio_sid=eio_sid)
         channel = self._room_channel(room)
-        if channel is not None and self.is_connected(sid, namespace):
+        # pre-connected: a connection enters its user's room while its connect handler runs
+        if channel is not None and (self.is_connected(sid, namespace) or self.is_pre_connected(sid, namespace)):
             await self._room_channels.want(channel)
 
     def basic_leave_room(self, sid: str, namespace: str, room: str | None) -> None:

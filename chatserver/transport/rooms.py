@@ -8,16 +8,22 @@ from typing import TYPE_CHECKING, Any
 
 import socketio
 
+from .fanout import UserEventHandler, user_room
+
 if TYPE_CHECKING:
     from .server import ChatSocketServer
 
 
 class DirectEmit:
     """Emits without an acknowledgement, to a room or one connection, go through
-    `GuardedEngineServer.deliver`: one encode, no task or queue hop per recipient."""
+    `GuardedEngineServer.deliver`: one encode, no task or queue hop per recipient.
+
+    An event delivered to a user's room is then handed to `user_events` with the user
+    and the connections it reached here, for the service to act on (say, close them)."""
 
     server: ChatSocketServer
     get_participants: Any
+    user_events: UserEventHandler | None = None
 
     def _deliver(self, event: str, each_args: list[list[Any]], namespace: str, room: str | None,
                  skip_sid: str | list[str] | None = None) -> None:
@@ -26,14 +32,19 @@ class DirectEmit:
         if not each_args:  # all held back for order
             return
         skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
-        eio_sids = [eio_sid for sid, eio_sid in self.get_participants(namespace, room) if sid not in skip]
-        if not eio_sids:
+        recipients = [(sid, eio_sid) for sid, eio_sid in self.get_participants(namespace, room) if sid not in skip]
+        if not recipients:
             return
+        eio_sids = [eio_sid for _, eio_sid in recipients]
         over: list[str] = []
         for args in each_args:
             packet = self.server.packet_class(socketio.packet.EVENT, namespace=namespace, data=[event, *args])
             over += self.server.eio.deliver(eio_sids, packet.encode())
         self.server.eio.cut_off(over)
+        if self.user_events is not None and room is not None:
+            user = user_room(room)
+            if user is not None:
+                self.user_events(user, event, [sid for sid, _ in recipients])
 
 
 class IndexedRooms:

@@ -14,12 +14,13 @@ import secrets
 from collections.abc import Coroutine
 from typing import Any
 
-from chatserver.auth import TokenIssuer
+from chatserver.auth import TokenIssuer, TokenVerifier
 from chatserver.config import Settings
 from chatserver.metrics import Metrics
 from chatserver.models import User
 from chatserver.namespace import ChatNamespace
 from chatserver.service import ChatService
+from chatserver.sessions import Sessions
 from tests.contract.conftest import redis_store
 from tests.unit.test_service import RecordingFanout
 
@@ -42,8 +43,11 @@ async def finish(coroutine: Coroutine[Any, Any, Any], waiting_on: Any) -> Any:
 async def test_a_message_takes_its_place_in_line_before_its_handler_first_waits(redis_url: str) -> None:
     store = redis_store(redis_url, instance="i-order", prefix=f"test:{secrets.token_hex(6)}:")
     settings = Settings(secret_key="k" * 32, rate_limit=1000)
-    service = ChatService(store, RecordingFanout(), settings)
-    namespace = ChatNamespace(service, TokenIssuer("k" * 32, 60), Metrics())
+    fanout = RecordingFanout()
+    service = ChatService(store, fanout, settings)
+    tokens = TokenIssuer("k" * 32, 60)
+    namespace = ChatNamespace(service, Sessions(store, fanout, refresh_notice=60), TokenVerifier(tokens, None),
+                              Metrics())
     service.connect("c-ana", ANA)
     await service.join("c-ana", "lobby", None, None)
     try:

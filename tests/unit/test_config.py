@@ -33,7 +33,8 @@ def test_every_setting_reads_from_the_environment():
            "SHUTDOWN_TIMEOUT": "1.5", "MAX_BACKLOG_BYTES": "100000", "EVENT_LOOP": "asyncio",
            "GC_THRESHOLD": "1000", "CHANNEL_LINGER": "0.5", "SHARDED_PUBSUB": "OFF",
            "PING_INTERVAL": "10", "PING_TIMEOUT": "5", "CONNECT_TIMEOUT": "30",
-           "JWT_ISSUER": "https://id.example", "JWT_AUDIENCE": "chat", "ANONYMOUS_SESSIONS": "OFF"}
+           "JWT_ISSUER": "https://id.example", "JWT_AUDIENCE": "chat", "ANONYMOUS_SESSIONS": "OFF",
+           "JWT_JWKS_URL": "https://id.example/jwks.json", "TOKEN_REFRESH_NOTICE": "30"}
     assert set(env) == set(SETTING_NAMES)
     settings = load_settings([], env)
     assert settings == Settings(host="0.0.0.0", port=9000, redis_url="redis://127.0.0.1:1/0", secret_key=SECRET,
@@ -47,7 +48,8 @@ def test_every_setting_reads_from_the_environment():
                                 shutdown_timeout=1.5, max_backlog_bytes=100_000, event_loop="asyncio",
                                 gc_threshold=1000, channel_linger=0.5, sharded_pubsub="off",
                                 ping_interval=10, ping_timeout=5, connect_timeout=30,
-                                jwt_issuer="https://id.example", jwt_audience="chat", anonymous_sessions="off")
+                                jwt_issuer="https://id.example", jwt_audience="chat", anonymous_sessions="off",
+                                jwt_jwks_url="https://id.example/jwks.json", token_refresh_notice=30)
 
 
 def test_every_setting_is_in_the_readme_configuration_table():
@@ -115,6 +117,8 @@ def test_flags_win_over_the_environment():
     ({"SHUTDOWN_DELAY": "-1"}, "SHUTDOWN_DELAY"),
     ({"SHUTDOWN_TIMEOUT": "inf"}, "SHUTDOWN_TIMEOUT"),
     ({"ANONYMOUS_SESSIONS": "maybe"}, "ANONYMOUS_SESSIONS"),
+    ({"JWT_JWKS_URL": "id.example/jwks.json"}, "JWT_JWKS_URL"),
+    ({"TOKEN_REFRESH_NOTICE": "0"}, "TOKEN_REFRESH_NOTICE"),
 ])
 def test_bad_values_name_the_setting(env, named):
     with pytest.raises(SettingsError) as error:

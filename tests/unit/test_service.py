@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pytest
 
@@ -31,6 +31,8 @@ class RecordingFanout:
     def __init__(self) -> None:
         self.rooms: dict[str, set[str]] = {}
         self.emitted: list[tuple[str, dict, str, str | None]] = []
+        self.closed: list[str] = []
+        self.user_handlers: list[Callable[[str, str, list[str]], None]] = []
 
     async def enter(self, conn: str, room: str) -> None:
         self.rooms.setdefault(room, set()).add(conn)
@@ -46,6 +48,21 @@ class RecordingFanout:
 
     def follow(self, room: str, seq: int) -> None:
         pass
+
+    async def enter_user(self, conn: str, user_id: str) -> None:
+        self.rooms.setdefault(f"user:{user_id}", set()).add(conn)
+
+    async def to_user(self, event: str, payload: Mapping[str, object], user_id: str) -> None:
+        self.emitted.append((event, dict(payload), f"user:{user_id}", None))
+
+    async def to_connection(self, event: str, payload: Mapping[str, object], conn: str) -> None:
+        self.emitted.append((event, dict(payload), conn, None))
+
+    async def close(self, conn: str) -> None:
+        self.closed.append(conn)
+
+    def hear_users(self, handler: Callable[[str, str, list[str]], None]) -> None:
+        self.user_handlers.append(handler)
 
     def events(self, name: str) -> list[dict]:
         return [payload for event, payload, _, _ in self.emitted if event == name]

@@ -15,6 +15,7 @@ import { Room } from "./client/room.js";
 export { Emitter, Room };
 
 const ACK_TIMEOUT_MS = 10000;
+const REFUSED_RETRY_MS = 2000; // after a refusal that is not about the token (`internal`: the server's storage is away)
 
 /** `POST /api/session`: resolves to `{token, user}`; rejects with an Error whose `code` is the server's. */
 export async function createSession(name, { baseUrl = "", fetch = globalThis.fetch } = {}) {
@@ -34,15 +35,19 @@ export async function createSession(name, { baseUrl = "", fetch = globalThis.fet
  * One connection to the `/chat` namespace.
  *
  * Events: "status" ("connecting" | "online" | "reconnecting" | "offline"),
- * "session" (a renewed `{token, user}`), "error" (an Error the client cannot
- * recover from by itself, such as a refused token with no `renewSession`).
+ * "session" (a renewed `{token, user}`), "notify" (the `data` the app's backend
+ * sent this user), "disconnected" (`{reason}`: the backend ended this user's
+ * session, "revoked" or "disconnected"; the client stays offline), "error" (an
+ * Error the client cannot recover from by itself, such as a refused token with
+ * no `renewSession`).
  */
 export class ChatClient extends Emitter {
   /**
    * @param {object} options
    * @param {Function} options.io  socket.io-client's `io` (the browser global, or the npm import)
    * @param {{token: string, user: {id: string, name: string}}} options.session
-   * @param {() => Promise<{token, user}>} [options.renewSession]  called when the server refuses the token
+   * @param {() => Promise<{token, user}>} [options.renewSession]  called for a new token: before the
+   *   connection's token expires (then sent as `refresh`), and when the server refuses or expires it
    * @param {string} [options.url]  the namespace URL, "/chat" on the page's own server
    * @param {object} [options.socketOptions]  more options for `io()`, such as `transports`
    * @param {number} [options.ackTimeoutMs]
@@ -59,6 +64,8 @@ export class ChatClient extends Emitter {
     this.status = "connecting";
     this.connection = 0; // counts connects and disconnects, so late acks of an old connection are ignored
     this.socket = null;
+    this.tokenExpired = false; // the server said `token_expired`: its disconnect calls for a new token
+    this.refreshing = null; // the refresh under way, if any
   }
 
   /** The signed-in user, `{id, name}`. */
@@ -75,11 +82,15 @@ export class ChatClient extends Emitter {
       auth: (callback) => callback({ token: this.session.token }),
     });
     this.socket.on("connect", () => this.#connected());
-    this.socket.on("disconnect", () => this.#disconnected());
+    this.socket.on("disconnect", (reason) => this.#disconnected(reason));
     this.socket.on("connect_error", (error) => this.#connectError(error));
     this.socket.on("message", (message) => this.#route(message, (room) => room.receive(message)));
     this.socket.on("presence", (event) => this.#route(event, (room) => room.presence(event)));
     this.socket.on("typing", (event) => this.#route(event, (room) => room.typingEvent(event)));
+    this.socket.on("token_expiring", () => this.#refresh());
+    this.socket.on("token_expired", () => { this.tokenExpired = true; });
+    this.socket.on("notify", (event) => this.emit("notify", event && event.data));
+    this.socket.on("disconnected", (event) => this.emit("disconnected", { reason: event && event.reason }));
     return this;
   }
 
@@ -133,19 +144,35 @@ export class ChatClient extends Emitter {
     for (const room of this.rooms.values()) room.join();
   }
 
-  #disconnected() {
+  #disconnected(reason) {
     this.connection += 1;
     for (const room of this.rooms.values()) room.disconnected();
     this.#setStatus(this.socket.active ? "reconnecting" : "offline");
+    if (this.tokenExpired && reason === "io server disconnect") {
+      this.tokenExpired = false;
+      this.#renewAndReconnect();
+    }
   }
 
-  async #connectError(error) {
-    if (!(error && error.data && error.data.code === "unauthorized")) {
-      this.#setStatus(this.socket.active ? "reconnecting" : "offline");
+  #connectError(error) {
+    const code = error && error.data && error.data.code;
+    if (code === "unauthorized") {
+      // The token expired, was revoked, or the server's key changed; the official client does not retry this.
+      this.#setStatus("offline");
+      this.#renewAndReconnect();
       return;
     }
-    // The token expired or the server's key changed; the official client does not retry this.
-    this.#setStatus("offline");
+    this.#setStatus(this.socket.active ? "reconnecting" : "offline");
+    if (code && !this.socket.active) {
+      // refused for a passing reason (`internal`): the official client does not retry that either
+      setTimeout(() => {
+        if (!this.socket.connected && this.status === "offline") this.socket.connect();
+      }, REFUSED_RETRY_MS);
+    }
+  }
+
+  /** A new token from `renewSession`, then connect with it. */
+  async #renewAndReconnect() {
     if (!this.renewSession) {
       this.emit("error", Object.assign(new Error("The server refused the token."), { code: "unauthorized" }));
       return;
@@ -159,6 +186,26 @@ export class ChatClient extends Emitter {
     this.emit("session", this.session);
     this.#setStatus("connecting");
     this.socket.connect();
+  }
+
+  /** The token is about to expire: send a new one for the same user, keeping the connection. */
+  async #refresh() {
+    if (!this.renewSession || this.refreshing) return;
+    this.refreshing = (async () => {
+      try {
+        const session = await this.renewSession();
+        if (!session || !session.user || session.user.id !== this.user.id) return; // another user: reconnect at expiry
+        const [error, ack] = await this.request("refresh", { token: session.token });
+        if (!error && ack.ok) {
+          this.session = session;
+          this.emit("session", session);
+        }
+      } catch (renewError) {
+        this.emit("error", renewError);
+      } finally {
+        this.refreshing = null;
+      }
+    })();
   }
 
   #route(payload, handle) {

@@ -241,6 +241,60 @@ test("an expired token is renewed through renewSession", async () => {
   assert.deepEqual([...ana.room.members.values()].map((member) => member.id), [ana.client.user.id]);
 });
 
+/** A token as an app's backend mints it with the shared secret, expiring in `seconds`. */
+function minted(sub, seconds) {
+  const now = Math.floor(Date.now() / 1000);
+  const header = Buffer.from(JSON.stringify({ alg: "HS256", typ: "JWT" })).toString("base64url");
+  const body = Buffer.from(JSON.stringify({ sub, name: sub, iat: now, exp: now + seconds })).toString("base64url");
+  const signature = createHmac("sha256", SECRET_KEY).update(`${header}.${body}`).digest("base64url");
+  return { token: `${header}.${body}.${signature}`, user: { id: sub, name: sub } };
+}
+
+test("a token about to expire is refreshed on the same connection", async () => {
+  const sub = `refreshing-${randomBytes(4).toString("hex")}`;
+  let renewals = 0;
+  const renewSession = async () => {
+    renewals += 1;
+    return minted(sub, 600);
+  };
+  const ana = await user(shared, sub, newRoom(), { session: minted(sub, 3), renewSession });
+  const connection = ana.client.connection;
+  await waitFor(() => renewals === 1 && ana.client.refreshing === null, "the refresh");
+  await new Promise((resolve) => setTimeout(resolve, 3500)); // past the first token's expiry
+  assert.equal(ana.client.connection, connection, "the same connection, never dropped");
+  assert.equal(ana.client.status, "online");
+  assert.equal(renewals, 1);
+  ana.room.send("after the first token expired");
+  await waitFor(() => texts(ana.room).includes("after the first token expired"), "the message stored");
+});
+
+test("an expired token's disconnect is followed by a reconnect with a new token", async () => {
+  const sub = `expiring-${randomBytes(4).toString("hex")}`;
+  const sessions = [minted("someone-else", 600), minted(sub, 600)]; // the first cannot refresh this user
+  const renewSession = async () => sessions.shift();
+  const ana = await user(shared, sub, newRoom(), { session: minted(sub, 2), renewSession });
+  await waitFor(() => sessions.length === 0 && ana.client.status === "online" && ana.room.joined,
+    "the reconnect with the new token", 8000);
+  assert.equal(ana.client.user.id, sub);
+});
+
+test("notify and disconnected from the backend reach the client", async () => {
+  const sub = `reached-${randomBytes(4).toString("hex")}`;
+  const ana = await user(shared, sub, newRoom(), { session: minted(sub, 600) });
+  const notices = [];
+  const ended = [];
+  ana.client.on("notify", (data) => notices.push(data));
+  ana.client.on("disconnected", (event) => ended.push(event));
+  await shared.backend(`/api/users/${sub}/events`, { data: { text: "your order shipped" } });
+  await waitFor(() => notices.length === 1, "the notice");
+  assert.deepEqual(notices, [{ text: "your order shipped" }]);
+  await shared.backend(`/api/users/${sub}/disconnect`, { revoke: true });
+  await waitFor(() => ended.length === 1 && ana.client.status === "offline", "the disconnect");
+  assert.deepEqual(ended, [{ reason: "revoked" }]);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal(ana.client.status, "offline", "no reconnect after the backend ended the session");
+});
+
 test("older history comes a page at a time until has_more is false", async () => {
   const id = newRoom();
   for (let index = 1; index <= 60; index += 1) await shared.publish(id, `m${index}`);

@@ -74,6 +74,17 @@ export class ServerProcess {
     return response.json();
   }
 
+  /** POST a backend route (`/api/users/...`) with the API key; resolves to the status. */
+  async backend(path, body) {
+    const response = await fetch(`${this.url}${path}`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${API_KEY}`, "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    if (response.status !== 202) throw new Error(`${path} answered ${response.status}`);
+    return response.status;
+  }
+
   /** What the server holds for `room`, oldest first (up to 100). */
   async history(room, token) {
     const response = await fetch(`${this.url}/api/rooms/${room}/messages?limit=100`, {
