@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 import time
 from collections.abc import Awaitable
@@ -11,36 +9,22 @@ from collections.abc import Awaitable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from .errors import ChatError, InvalidName, InvalidPayload, NotFound, TooLarge, Unauthorized
+from .errors import ChatError, InvalidName, InvalidPayload, NotFound
 from .http_errors import error_response
+from .http_input import bearer, json_object, read_body, require_api_key, signed_in_user
 from .keys import (
     draining_key,
+    membership_key,
     metrics_key,
     service_key,
     sessions_key,
     settings_key,
     store_key,
     tokens_key,
-    verifier_key,
 )
-from .models import (
-    NAME_RULE,
-    USER_ID_MAX,
-    CreateRoomRequest,
-    DisconnectUserRequest,
-    HistoryQuery,
-    Model,
-    NotifyRequest,
-    PublishRequest,
-    User,
-    clean_name,
-    compact_json,
-    parse,
-)
+from .models import NAME_RULE, SYSTEM_USER, CreateRoomRequest, HistoryQuery, PublishRequest, User, clean_name, parse
 
 log = logging.getLogger(__name__)
-SYSTEM_USER = User(id="system", name="System")
-NOTIFY_MAX_BYTES = 65_536  # of a `notify`'s data, as JSON
 STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
@@ -75,47 +59,6 @@ async def _api_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         metrics.http_seconds.labels(name).observe(time.perf_counter() - started)
 
 
-async def _json_object(request: web.Request) -> dict[str, object]:
-    try:
-        raw = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidPayload("the body must be a JSON object") from None
-    if not isinstance(raw, dict):
-        raise InvalidPayload("the body must be a JSON object")
-    return raw
-
-
-async def _body(request: web.Request, model: type[Model]) -> Model:
-    return parse(model, await _json_object(request))
-
-
-def _bearer(request: web.Request) -> str | None:
-    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-    credentials = credentials.strip()
-    return credentials if scheme.lower() == "bearer" and credentials else None
-
-
-async def _user(request: web.Request) -> User:
-    return (await request.app[verifier_key].verify(_bearer(request))).user
-
-
-def _require_api_key(request: web.Request, what: str) -> None:
-    """`unauthorized` without the deployment's API key; `not_found` while it has none."""
-    api_key = request.app[settings_key].api_key
-    if api_key is None:
-        raise NotFound(f"{what} is disabled: API_KEY is not set")
-    given = _bearer(request) or ""
-    if not hmac.compare_digest(given.encode(), api_key.encode()):
-        raise Unauthorized("a valid API key is required")
-
-
-def _user_id(request: web.Request) -> str:
-    user_id = request.match_info["user_id"]
-    if not 1 <= len(user_id) <= USER_ID_MAX:
-        raise InvalidPayload(f"a user id is 1 to {USER_ID_MAX} characters")
-    return user_id
-
-
 def _anonymous_sessions(request: web.Request) -> None:
     """`not_found` where the app signs its users in (`ANONYMOUS_SESSIONS=off`)."""
     if request.app[settings_key].anonymous_sessions == "off":
@@ -124,7 +67,7 @@ def _anonymous_sessions(request: web.Request) -> None:
 
 async def create_session(request: web.Request) -> web.Response:
     _anonymous_sessions(request)
-    raw = await _json_object(request)
+    raw = await json_object(request)
     given = raw.get("name")
     name = clean_name(given) if isinstance(given, str) else None
     if name is None:
@@ -135,11 +78,14 @@ async def create_session(request: web.Request) -> web.Response:
 
 
 async def renew_session(request: web.Request) -> web.Response:
-    """A fresh token for the user an expired (or still valid) token names: same id and name."""
+    """A fresh token for the user an expired (or still valid) token names: same id and name,
+    unless the user's tokens were revoked since."""
     _anonymous_sessions(request)
-    token, user = request.app[tokens_key].renew(_bearer(request))
-    log.info("session renewed", extra={"user": user.id})
-    return web.json_response({"token": token, "user": user.as_dict()})
+    tokens = request.app[tokens_key]
+    old = tokens.renewable(bearer(request))
+    await request.app[sessions_key].refuse_revoked(old)
+    log.info("session renewed", extra={"user": old.user.id})
+    return web.json_response({"token": tokens.token_for(old.user), "user": old.user.as_dict()})
 
 
 async def list_rooms(request: web.Request) -> web.Response:
@@ -148,8 +94,8 @@ async def list_rooms(request: web.Request) -> web.Response:
 
 
 async def create_room(request: web.Request) -> web.Response:
-    user = await _user(request)
-    body = await _body(request, CreateRoomRequest)
+    user = await signed_in_user(request)
+    body = await read_body(request, CreateRoomRequest)
     if not body.private:
         raise InvalidPayload("only private rooms are created here; a public room exists once joined")
     room = await request.app[service_key].create_private_room(user, body.capacity)
@@ -158,15 +104,15 @@ async def create_room(request: web.Request) -> web.Response:
 
 
 async def room_history(request: web.Request) -> web.Response:
-    user = await _user(request)
+    user = await signed_in_user(request)
     query = parse(HistoryQuery, dict(request.query))
     page = await request.app[service_key].history(user, request.match_info["room"], query.before_seq, query.limit)
     return web.json_response({"messages": page.messages, "has_more": page.has_more})
 
 
 async def publish_message(request: web.Request) -> web.Response:
-    _require_api_key(request, "publishing")
-    body = await _body(request, PublishRequest)
+    require_api_key(request, "publishing")
+    body = await read_body(request, PublishRequest)
     user = SYSTEM_USER
     if body.user is not None:
         name = clean_name(body.user.name)
@@ -177,24 +123,13 @@ async def publish_message(request: web.Request) -> web.Response:
     return web.json_response(message, status=201)
 
 
-async def disconnect_user(request: web.Request) -> web.Response:
-    """End every connection of a user; with `revoke`, refuse the user's older tokens from now on."""
-    _require_api_key(request, "the backend API")
-    user_id = _user_id(request)
-    body = await _body(request, DisconnectUserRequest) if request.body_exists else DisconnectUserRequest()
-    await request.app[sessions_key].disconnect_user(user_id, revoke=body.revoke)
-    return web.json_response({"user": user_id, "revoked": body.revoke}, status=202)
-
-
-async def notify_user(request: web.Request) -> web.Response:
-    """Deliver the app's `data` to every connection of a user, as `notify`."""
-    _require_api_key(request, "the backend API")
-    user_id = _user_id(request)
-    body = await _body(request, NotifyRequest)
-    if len(compact_json(body.data)) > NOTIFY_MAX_BYTES:
-        raise TooLarge(f"data is larger than {NOTIFY_MAX_BYTES} bytes as JSON")
-    await request.app[sessions_key].notify(user_id, body.data)
-    return web.json_response({"user": user_id}, status=202)
+async def my_rooms(request: web.Request) -> web.Response:
+    """The signed-in user's rooms, the most recent message first (read state is not kept yet: 0)."""
+    user = await signed_in_user(request)
+    rooms = await request.app[membership_key].rooms_of(user)
+    return web.json_response({"rooms": [
+        {"room": summary.info.room, "private": summary.info.private, "title": summary.info.title,
+         "role": summary.role, "seq": summary.seq, "last_read": 0, "unread": 0} for summary in rooms]})
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -217,15 +152,14 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    """Register the API, health and metrics routes."""
+    """Register the API (but the backend's, `backend_api`), health and metrics routes."""
     app.router.add_post("/api/session", create_session)
     app.router.add_post("/api/session/renew", renew_session)
     app.router.add_get("/api/rooms", list_rooms)
     app.router.add_post("/api/rooms", create_room)
     app.router.add_get("/api/rooms/{room}/messages", room_history)
     app.router.add_post("/api/rooms/{room}/messages", publish_message)
-    app.router.add_post("/api/users/{user_id}/disconnect", disconnect_user)
-    app.router.add_post("/api/users/{user_id}/events", notify_user)
+    app.router.add_get("/api/me/rooms", my_rooms)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

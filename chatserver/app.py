@@ -16,13 +16,16 @@ from aiohttp.typedefs import Middleware
 
 from .api import add_routes, api_errors
 from .auth import TokenIssuer, TokenVerifier
+from .backend_api import add_backend_routes
 from .backplane.channels import Channels
 from .backplane.clients import connect
 from .backplane.topology import Topology
 from .config import Settings
 from .keys import (
     draining_key,
+    membership_key,
     metrics_key,
+    moderation_key,
     service_key,
     sessions_key,
     settings_key,
@@ -32,7 +35,9 @@ from .keys import (
     verifier_key,
 )
 from .keyset import KeySet
+from .membership import Membership
 from .metrics import Metrics
+from .moderation import Moderation
 from .namespace import ChatNamespace
 from .origins import OriginPolicy, api_cross_origin
 from .pages import add_pages, security_headers
@@ -87,7 +92,9 @@ def create_app(settings: Settings) -> web.Application:
     fanout = SocketIOFanout(sio, metrics)
     service = ChatService(store, fanout, settings)
     sessions = Sessions(store, fanout, refresh_notice=settings.token_refresh_notice)
-    sio.register_namespace(ChatNamespace(service, sessions, verifier, metrics))
+    membership = Membership(store, fanout)
+    moderation = Moderation(store, membership, fanout)
+    sio.register_namespace(ChatNamespace(service, sessions, moderation, verifier, metrics))
     draining = asyncio.Event()
     metrics.track(connections=lambda: service.connection_count, rooms=lambda: service.room_count,
                   draining=draining.is_set, deliveries=lambda: sio.eio.deliveries)
@@ -102,12 +109,15 @@ def create_app(settings: Settings) -> web.Application:
     app[tokens_key] = tokens
     app[verifier_key] = verifier
     app[sessions_key] = sessions
+    app[membership_key] = membership
+    app[moderation_key] = moderation
     app[metrics_key] = metrics
     app[sio_key] = sio
     app[draining_key] = draining
     app.on_response_prepare.append(security_headers)
     sio.attach(app, socketio_path=SOCKETIO_PATH.strip("/"))
     add_routes(app)
+    add_backend_routes(app)
     add_pages(app)
     if keys is not None:
         app.cleanup_ctx.append(functools.partial(_key_set, keys))

@@ -16,6 +16,7 @@ from .keyset import KeySet
 from .models import NAME_MAX, TOKEN_MAX, USER_ID_MAX, Credentials, User, clean_name
 
 ALGORITHM = "HS256"
+CLOCK_SKEW = 30.0  # seconds an identity provider's clock may be off ours (`iat`, `exp`)
 
 
 class TokenIssuer:
@@ -51,12 +52,11 @@ class TokenIssuer:
         return credentials(_decode(token, self._key, [ALGORITHM], issuer=self._issuer, audience=self._audience,
                                    leeway=expired_for))
 
-    def renew(self, token: object) -> tuple[str, User]:
-        """A new token for the user an old one names, so a returning user keeps their id
-        (and with it their own messages). The old token must be ours; it may have expired,
-        but not longer ago than one lifetime."""
-        user = self.verify(token, expired_for=self._lifetime).user
-        return self.token_for(user), user
+    def renewable(self, token: object) -> Credentials:
+        """The credentials of a token to renew, so a returning user keeps their id (and
+        with it their own messages): it must be ours; it may have expired, but not
+        longer ago than one lifetime."""
+        return self.verify(token, expired_for=self._lifetime)
 
 
 class TokenVerifier:
@@ -91,7 +91,8 @@ class TokenVerifier:
         key = await self._keys.key(self._issuer, kid)
         if key is None:
             raise Unauthorized("invalid token: signed by a key the identity provider does not list")
-        return credentials(_decode(token, key, [key.algorithm_name], issuer=self._issuer, audience=self._audience))
+        return credentials(_decode(token, key, [key.algorithm_name], issuer=self._issuer, audience=self._audience,
+                                   leeway=CLOCK_SKEW))
 
 
 def credentials(claims: dict[str, Any]) -> Credentials:

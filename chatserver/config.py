@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
 
 from .backplane.topology import Topology, topology_of
 
@@ -119,9 +120,16 @@ def _origins(values: tuple[str, ...]) -> str | None:
     return None
 
 
-def _url(url: str | None) -> str | None:
-    return None if url is None or (url.startswith(("http://", "https://")) and len(url) > len("https://")) else \
-        "must be an http:// or https:// URL"
+def _key_set_url(url: str | None) -> str | None:
+    """An https:// URL; http:// only on the loopback (a key set read in the clear could be forged)."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    if parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1", "localhost"):
+        return None
+    return "must be an https:// URL (http:// only on the loopback)"
 
 
 def _networks(values: tuple[str, ...]) -> str | None:
@@ -154,7 +162,7 @@ class Settings:
     jwt_jwks_url: str | None = setting(
         None, "URL of the app's identity provider's JSON Web Key Set: tokens signed with RS256, ES256 or EdDSA by "
         "a key listed there (by `kid`) are accepted too; fetched at start and again (at most every 30 s) when a "
-        "token names an unknown key", check=_url)
+        "token names an unknown key; needs `JWT_ISSUER` and `JWT_AUDIENCE`", check=_key_set_url)
     token_refresh_notice: float = setting(
         60.0, "seconds before a connection's token expires that the server sends it `token_expiring`",
         check=between(1, 86_400, " seconds"), read=number)
@@ -272,6 +280,9 @@ class Settings:
             self.topology  # noqa: B018 (parsed here once, and kept)
         except ValueError as error:
             raise SettingsError(f"REDIS_URL {error}") from None
+        _check(self.jwt_jwks_url is None or (self.jwt_issuer is not None and self.jwt_audience is not None),
+               "JWT_JWKS_URL", "needs JWT_ISSUER and JWT_AUDIENCE, so that tokens the provider signed for other "
+               "apps are refused")
         _check(self.max_frame_bytes >= self.max_message_length * 12 + 4096, "MAX_FRAME_BYTES",
                "must hold a maximal message JSON-escaped (12 bytes a character, plus 4096): "
                f"at least {self.max_message_length * 12 + 4096} for MAX_MESSAGE_LENGTH={self.max_message_length}")

@@ -60,6 +60,11 @@ class NotFound(ChatError):
     http_status = 404
 
 
+class Conflict(ChatError):
+    code = "conflict"
+    http_status = 409
+
+
 class RateLimited(ChatError):
     code = "rate_limited"
     http_status = 429

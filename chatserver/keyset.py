@@ -28,7 +28,7 @@ class KeySetUnavailable(Exception):
 class KeySet:
     """The public keys at one JWKS URL, for tokens of one issuer (None: any issuer).
 
-    Only keys usable with `ALGORITHMS` and carrying a `kid` are kept; the algorithm a
+    Only signing keys usable with `ALGORITHMS` and carrying a `kid` are kept; the algorithm a
     key is used with is fixed by the key (its `alg`, else its type and curve), never
     by the token. A fetch that fails leaves the cached keys in place.
     """
@@ -49,6 +49,8 @@ class KeySet:
         await self._fetch()
 
     async def close(self) -> None:
+        if self._fetching is not None:
+            self._fetching.cancel()
         if self._session is not None:
             await self._session.close()
 
@@ -78,7 +80,7 @@ class KeySet:
     async def _fetch(self) -> None:
         try:
             keys = await self._download()
-        except KeySetUnavailable as error:
+        except (KeySetUnavailable, RecursionError) as error:  # nesting too deep for the JSON decoder
             log.warning("key set unavailable; cached keys still verify",
                         extra={"url": self._url, "error": str(error), "cached": len(self._keys)})
             return
@@ -89,14 +91,18 @@ class KeySet:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=FETCH_TIMEOUT))
         try:
-            async with self._session.get(self._url, headers={"Accept": "application/json"}) as response:
+            # no redirects: a key set is only believed from the URL the deployment named
+            async with self._session.get(self._url, headers={"Accept": "application/json"},
+                                         allow_redirects=False) as response:
                 if response.status != 200:
                     raise KeySetUnavailable(f"answered {response.status}")
-                body = await response.content.read(MAX_SET_BYTES + 1)
+                body = bytearray()
+                async for chunk in response.content.iter_chunked(65_536):
+                    body += chunk
+                    if len(body) > MAX_SET_BYTES:
+                        raise KeySetUnavailable(f"larger than {MAX_SET_BYTES} bytes")
         except (aiohttp.ClientError, TimeoutError) as error:
             raise KeySetUnavailable(f"{type(error).__name__}: {error}") from None
-        if len(body) > MAX_SET_BYTES:
-            raise KeySetUnavailable(f"larger than {MAX_SET_BYTES} bytes")
         try:
             document = json.loads(body)
             if not isinstance(document, dict):
@@ -104,4 +110,5 @@ class KeySet:
             keys = jwt.PyJWKSet.from_dict(document).keys
         except (ValueError, jwt.PyJWTError) as error:
             raise KeySetUnavailable(f"not a usable key set: {error}") from None
-        return {key.key_id: key for key in keys if key.key_id and key.algorithm_name in ALGORITHMS}
+        return {key.key_id: key for key in keys
+                if key.key_id and key.algorithm_name in ALGORITHMS and key.public_key_use in (None, "sig")}

@@ -6,11 +6,11 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Annotated, Any, TypedDict, TypeVar
+from typing import Annotated, Any, Literal, TypedDict, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from .errors import InvalidPayload
+from .errors import InvalidPayload, InvalidRoom
 
 ROOM_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 ROOM_RE = re.compile(ROOM_PATTERN)
@@ -21,6 +21,10 @@ HISTORY_LIMIT_DEFAULT = 50
 INVITE_MAX = 128
 TOKEN_MAX = 8192
 USER_ID_MAX = 64  # a token's `sub`
+REASON_MAX = 200
+TITLE_MAX = 100
+MEMBERS_PER_REQUEST = 1000
+SANCTION_MAX_SECONDS = 10 * 365 * 86_400
 
 # JSON without spaces; one encoder for every call (`json.dumps` with `separators` builds one each time)
 compact_json = json.JSONEncoder(separators=(",", ":")).encode
@@ -60,6 +64,29 @@ class Position:
     epoch: str
 
 
+SYSTEM_USER = User(id="system", name="System")  # who speaks and acts for the app's backend
+
+Role = Literal["owner", "moderator", "member"]
+ROLES: tuple[Role, ...] = get_args(Role)
+
+
+class MemberDict(TypedDict):
+    id: str
+    name: str
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A user's entry in a room's roster: a member of a private room, or a role in a public one."""
+
+    user: User
+    role: Role
+
+    def as_dict(self) -> MemberDict:
+        return {"id": self.user.id, "name": self.user.name, "role": self.role}
+
+
 @dataclass(frozen=True, slots=True)
 class Credentials:
     """What a verified token says: who, until when, and since when (Unix seconds)."""
@@ -72,10 +99,10 @@ class Credentials:
 NAME_RULE = f"1 to {NAME_MAX} characters, without control characters"
 
 
-def clean_name(raw: str) -> str | None:
-    """The display name as trimmed, or None when the contract refuses it."""
+def clean_name(raw: str, limit: int = NAME_MAX) -> str | None:
+    """The display name (or a room's title, up to `limit`) as trimmed, or None when the contract refuses it."""
     name = raw.strip()
-    if not 1 <= len(name) <= NAME_MAX:
+    if not 1 <= len(name) <= limit:
         return None
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in name):
         return None
@@ -97,6 +124,12 @@ def is_unicode(text: str) -> bool:
 def is_room_id(value: object) -> bool:
     """True when `value` is a room id of the contract's form."""
     return isinstance(value, str) and ROOM_RE.fullmatch(value) is not None
+
+
+def check_room(room: str) -> None:
+    """`invalid_room` unless `room` is a room id of the contract's form."""
+    if not is_room_id(room):
+        raise InvalidRoom("a room id is 1 to 64 of A-Z a-z 0-9 _ -")
 
 
 # --- payloads of client events ------------------------------------------------
@@ -156,6 +189,26 @@ class MembersPayload(Payload):
     pass
 
 
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=USER_ID_MAX)]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=REASON_MAX)]
+Seconds = Annotated[int, Field(ge=1, le=SANCTION_MAX_SECONDS)]
+
+
+class ModerationPayload(Payload):
+    """`kick`, `unban` and `unmute`: the room and the user acted on."""
+
+    user_id: UserId
+    reason: Reason | None = None
+
+
+class BanPayload(ModerationPayload):
+    seconds: Seconds | None = None
+
+
+class MutePayload(ModerationPayload):
+    seconds: Seconds
+
+
 class RefreshPayload(StrictModel):
     token: Annotated[str, StringConstraints(min_length=1, max_length=TOKEN_MAX)]
 
@@ -184,6 +237,28 @@ class PublishUser(StrictModel):
 class PublishRequest(StrictModel):
     text: str
     user: PublishUser | None = None
+
+
+class MemberRequest(StrictModel):
+    id: UserId
+    name: str
+    role: Role = "member"
+
+
+class PutRoomRequest(StrictModel):
+    private: Literal[True]
+    title: Annotated[str, StringConstraints(min_length=1, max_length=TITLE_MAX)] | None = None
+    members: Annotated[list[MemberRequest], Field(max_length=MEMBERS_PER_REQUEST)] = []
+
+
+class PutMemberRequest(StrictModel):
+    name: str | None = None
+    role: Role | None = None
+
+
+class SanctionRequest(StrictModel):
+    seconds: Seconds | None = None
+    reason: Reason | None = None
 
 
 class DisconnectUserRequest(StrictModel):

@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import socketio
 from pydantic import BaseModel
 
 from .auth import TokenVerifier
-from .errors import ChatError, Internal, InvalidPayload
+from .errors import ChatError, Internal, InvalidPayload, Unauthorized
 from .metrics import Metrics
 from .models import (
+    BanPayload,
     HistoryPayload,
     JoinPayload,
     LeavePayload,
     MembersPayload,
     MessagePayload,
+    ModerationPayload,
+    MutePayload,
     Position,
     RefreshPayload,
     TypingPayload,
     parse,
 )
+from .moderation import Action, Moderation
 from .service import ChatService
 from .sessions import Sessions
 from .transport import NAMESPACE, ReservedEvent
@@ -37,10 +42,12 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """Client events of the wire contract. Every event answers one ack object;
     nothing a client sends can raise out of here or reach other users unvalidated."""
 
-    def __init__(self, service: ChatService, sessions: Sessions, tokens: TokenVerifier, metrics: Metrics) -> None:
+    def __init__(self, service: ChatService, sessions: Sessions, moderation: Moderation, tokens: TokenVerifier,
+                 metrics: Metrics) -> None:
         super().__init__(NAMESPACE)
         self._service = service
         self._sessions = sessions
+        self._moderation = moderation
         self._tokens = tokens
         self._metrics = metrics
         self._events: dict[str, tuple[type[BaseModel], Callable[[str, Any], Awaitable[Ack]]]] = {
@@ -51,6 +58,11 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             "history": (HistoryPayload, self._history),
             "members": (MembersPayload, self._members),
             "refresh": (RefreshPayload, self._refresh),
+            "kick": (ModerationPayload, functools.partial(self._moderate, "kick")),
+            "ban": (BanPayload, functools.partial(self._moderate, "ban")),
+            "unban": (ModerationPayload, functools.partial(self._moderate, "unban")),
+            "mute": (MutePayload, functools.partial(self._moderate, "mute")),
+            "unmute": (ModerationPayload, functools.partial(self._moderate, "unmute")),
         }
 
     async def trigger_event(self, event: Any, *args: Any) -> Any:
@@ -71,14 +83,30 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         try:
             credentials = await self._tokens.verify(token)
             self._service.connect(sid, credentials.user)
-            await self._sessions.open(sid, credentials, lambda: self._service.is_connected(sid))
+            await self._sessions.open(sid, credentials, lambda: self._still_there(sid))
+            if not self._still_there(sid):
+                raise Unauthorized("the client left while connecting")
         except ChatError as error:
-            await self._service.disconnect(sid)
-            self._metrics.errors.labels(error.code).inc()
-            log.info("connect refused", extra={"sid": sid, "reason": error.message})
-            raise socketio.exceptions.ConnectionRefusedError(error.message, error.as_dict()) from None
+            await self._refuse(sid, error)
+        except Exception:
+            log.exception("connect failed", extra={"sid": sid})
+            await self._refuse(sid, Internal("internal error, please retry"))
         log.info("connect", extra={"sid": sid, "user": credentials.user.id})
         return True
+
+    async def _refuse(self, sid: str, error: ChatError) -> NoReturn:
+        """Forget what the refused connection had set up, and refuse it."""
+        self._sessions.close(sid)
+        await self._service.disconnect(sid)
+        self._metrics.errors.labels(error.code).inc()
+        log.info("connect refused", extra={"sid": sid, "reason": error.message})
+        raise socketio.exceptions.ConnectionRefusedError(error.message, error.as_dict())
+
+    def _still_there(self, sid: str) -> bool:
+        """Whether the connection's Engine.IO session is open: python-socketio tells no
+        disconnect handler of a client that left while its connect handler ran."""
+        eio_sid = self.server.manager.eio_sid_from_sid(sid, NAMESPACE)
+        return eio_sid is not None and eio_sid in self.server.eio.sockets
 
     async def _disconnect(self, sid: str) -> None:
         self._sessions.close(sid)
@@ -120,7 +148,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         recovery = joined.recovery
         return {"ok": True, "room": joined.room, "epoch": recovery.epoch, "seq": recovery.seq,
                 "messages": recovery.messages, "recovered": recovery.recovered,
-                "members": [user.as_dict() for user in joined.members]}
+                "members": [user.as_dict() for user in joined.members], "role": joined.role}
 
     async def _leave(self, sid: str, payload: LeavePayload) -> Ack:
         await self._service.leave(sid, payload.room)
@@ -144,6 +172,12 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         credentials = await self._tokens.verify(payload.token)
         expires_at = await self._sessions.refresh(sid, self._service.user_of(sid).id, credentials)
         return {"ok": True, "expires_at": int(expires_at * 1000)}
+
+    async def _moderate(self, action: Action, sid: str, payload: ModerationPayload) -> Ack:
+        seconds = payload.seconds if isinstance(payload, BanPayload | MutePayload) else None
+        announced = await self._moderation.act(self._service.user_of(sid), payload.room, action, payload.user_id,
+                                               seconds, payload.reason)
+        return {"ok": True, "moderation": announced}
 
     async def _members(self, sid: str, payload: MembersPayload) -> Ack:
         members = await self._service.members(self._service.user_of(sid), payload.room)

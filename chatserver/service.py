@@ -8,13 +8,14 @@ import secrets
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from .config import Settings
-from .errors import ChatError, Forbidden, InvalidPayload, InvalidRoom, NotJoined, RateLimited, TooLarge, Unauthorized
-from .models import MessageDict, Position, User, is_room_id, is_unicode
-from .stores.base import Draft, Page, PrivateRoom, RateLimit, Recovery, Store
+from .errors import ChatError, Forbidden, InvalidPayload, NotJoined, RateLimited, TooLarge, Unauthorized
+from .models import Member, MessageDict, Position, Role, User, check_room, is_unicode
+from .stores.base import Access, Draft, Page, PrivateRoom, RateLimit, Recovery, Store
+from .tasks import Background
 from .throttle import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,11 @@ class Fanout(Protocol):
         it to the others."""
         ...
 
+    def hear_users(self, handler: Callable[[str, str, object, list[str]], None]) -> None:
+        """Call `handler(user_id, event, payload, conns)` after each user event was
+        delivered to `conns`, the user's connections on this instance."""
+        ...
+
 
 @dataclass(slots=True)
 class Connection:
@@ -67,6 +73,7 @@ class Joined:
     room: str
     recovery: Recovery
     members: list[User]
+    role: Role | None  # the joiner's, where the room's roster gives one
 
 
 class ChatService:
@@ -82,6 +89,8 @@ class ChatService:
         # presence removals the store refused (Redis away), retried by `keep_presence`
         self._stale_presence: set[tuple[str, User, str]] = set()
         self._presence_lost = False  # the store lost this instance's presence; not yet all restored
+        self._background = Background("room removal")
+        fanout.hear_users(self._heard)
 
     @property
     def connection_count(self) -> int:
@@ -146,11 +155,11 @@ class ChatService:
         meanwhile reaches it live or in `recovery` (clients drop repeats by `seq`).
         """
         conn = self._connection(conn_id)
-        _check_room(room)
+        check_room(room)
         if room not in conn.rooms and len(conn.rooms) >= self._settings.max_rooms_per_connection:
             raise Forbidden(f"a connection may be in at most {self._settings.max_rooms_per_connection} rooms; "
                             "leave one first")
-        await self._check_access(conn.user, room, invite)
+        access = await self._check_access(conn.user, room, invite, refuse_banned=True)
         await self._fanout.enter(conn.id, room)
         try:
             recovery = await self._store.recover(room, since, latest=self._settings.join_history)
@@ -168,7 +177,8 @@ class ChatService:
             await self._drop_presence(conn, room)
         members = await self._store.members(room)
         log.info("join", extra={"room": room, "user": conn.user.id, "conn": conn.id, "recovered": recovery.recovered})
-        return Joined(room=room, recovery=recovery, members=members)
+        return Joined(room=room, recovery=recovery, members=members,
+                      role=access.member.role if access.member else None)
 
     async def leave(self, conn_id: str, room: str) -> None:
         """Take the connection out of `room`; leaving a room not joined is a no-op, except
@@ -185,13 +195,13 @@ class ChatService:
 
         Nothing here waits before the store's append is called: a connection's pipelined
         messages keep their order only so (see `BatchedScript.__call__`)."""
-        conn = await self._joined_connection(conn_id, room, "sending to")
+        conn = await self._joined_connection(conn_id, room, "sending to", refuse_banned=True)
         rate = RateLimit(key=conn.user.id, limit=self._settings.rate_limit, window=self._settings.rate_window)
-        return await self._append(room, conn.user, text, client_id, rate)
+        return await self._append(room, conn.user, text, client_id, rate, moderated=True)
 
     async def publish(self, room: str, text: str, user: User) -> MessageDict:
         """Store and deliver a message from a trusted backend (no membership, no rate limit)."""
-        _check_room(room)
+        check_room(room)
         return await self._append(room, user, text, None, None)
 
     async def typing(self, conn_id: str, room: str, typing: bool) -> None:
@@ -205,22 +215,21 @@ class ChatService:
 
     async def history(self, user: User, room: str, before_seq: int | None, limit: int) -> Page:
         """A page of history, for anyone in a public room and members of a private one."""
-        _check_room(room)
+        check_room(room)
         await self._check_access(user, room, invite=None)
         return await self._store.history(room, before_seq, limit)
 
     async def members(self, user: User, room: str) -> list[User]:
         """Users online in `room`, with the same access rule as history."""
-        _check_room(room)
+        check_room(room)
         await self._check_access(user, room, invite=None)
         return await self._store.members(room)
 
     async def create_private_room(self, user: User, capacity: int) -> PrivateRoom:
-        """A new private room with `user` as its first member, and its invite token."""
+        """A new private room with `user` as its owner, and its invite token."""
         room = PrivateRoom(room=secrets.token_urlsafe(PRIVATE_ROOM_ID_BYTES),
-                           invite=secrets.token_urlsafe(INVITE_BYTES),
-                           capacity=capacity, members=frozenset({user.id}))
-        await self._store.create_private_room(room)
+                           invite=secrets.token_urlsafe(INVITE_BYTES), capacity=capacity)
+        await self._store.create_private_room(room, Member(user, "owner"))
         log.info("private room created", extra={"room": room.room, "user": user.id, "capacity": capacity})
         return room
 
@@ -232,6 +241,18 @@ class ChatService:
         """Public rooms with users online, most online first."""
         return await self._store.online_rooms(ONLINE_ROOMS_LIMIT)
 
+    def _heard(self, user_id: str, event: str, payload: object, conns: list[str]) -> None:
+        """A user lost a room (`removed`): their connections here leave it at once."""
+        if event == "removed" and isinstance(payload, dict) and isinstance(payload.get("room"), str):
+            self._background.start(self._leave_all(conns, payload["room"]))
+
+    async def _leave_all(self, conn_ids: list[str], room: str) -> None:
+        for conn_id in conn_ids:
+            conn = self._connections.get(conn_id)
+            if conn is not None and room in conn.rooms:
+                await self._drop_presence(conn, room)
+                log.info("removed from room", extra={"room": room, "user": conn.user.id, "conn": conn.id})
+
     # --- rules shared by the operations above -------------------------------
 
     def _connection(self, conn_id: str) -> Connection:
@@ -240,17 +261,23 @@ class ChatService:
             raise Unauthorized("connection is not authenticated")
         return conn
 
-    async def _check_access(self, user: User, room: str, invite: str | None) -> None:
-        private = await self._store.private_room(room)
-        if private is None or user.id in private.members:
-            return
-        if invite is not None and await self._store.admit(room, user.id, invite):
+    async def _check_access(self, user: User, room: str, invite: str | None, *,
+                            refuse_banned: bool = False) -> Access:
+        """What the user may do in `room`: `forbidden` for a stranger to a private room
+        (unless `invite` admits them), and, with `refuse_banned`, for a user banned there."""
+        access = await self._store.access(room, user.id, int(self._clock() * 1000))
+        if refuse_banned and access.banned_until is not None:
+            raise Forbidden("you are banned from this room")
+        if not access.private or access.member is not None:
+            return access
+        member = Member(user, "member")
+        if invite is not None and await self._store.admit(room, member, invite):
             log.info("invite accepted", extra={"room": room, "user": user.id})
-            return
+            return replace(access, member=member)
         raise Forbidden("this room is private and you are not a member")
 
     async def _append(self, room: str, user: User, text: str, client_id: str | None,
-                      rate: RateLimit | None) -> MessageDict:
+                      rate: RateLimit | None, *, moderated: bool = False) -> MessageDict:
         text = text.strip()
         if not text:
             raise InvalidPayload("text must not be empty")
@@ -261,7 +288,7 @@ class ChatService:
         draft = Draft(id=secrets.token_hex(12), room=room, user=user.as_dict(), text=text,
                       ts=int(self._clock() * 1000), client_id=client_id)
         appended = await self._store.append(draft, history_size=self._settings.history_size,
-                                            dedupe_ttl=self._settings.dedupe_ttl, rate=rate)
+                                            dedupe_ttl=self._settings.dedupe_ttl, rate=rate, moderated=moderated)
         if not appended.duplicate:
             await self._fanout.local_broadcast("message", appended.message, room)
         if log.isEnabledFor(logging.DEBUG):
@@ -296,24 +323,23 @@ class ChatService:
                 if await self._store.add_presence(room, conn.user, conn.id):
                     await self._announce(room, conn.user, "joined", skip=conn.id)
 
-    async def _joined_connection(self, conn_id: str, room: str, doing: str) -> Connection:
-        """The connection, if it has joined `room` (a joined room's id was checked at join)."""
+    async def _joined_connection(self, conn_id: str, room: str, doing: str, *,
+                                 refuse_banned: bool = False) -> Connection:
+        """The connection, if it has joined `room` (a joined room's id was checked at join);
+        the refusals of `_refuse_strangers` come first."""
         conn = self._connection(conn_id)
         if room not in conn.rooms:
-            await self._refuse_strangers(conn.user, room)
+            await self._refuse_strangers(conn.user, room, refuse_banned=refuse_banned)
             raise NotJoined(f"join room {room} before {doing} it")
         return conn
 
-    async def _refuse_strangers(self, user: User, room: str) -> None:
-        """`invalid_room` for a malformed id; `forbidden` for a private room `user` is not in."""
-        _check_room(room)
-        await self._check_access(user, room, invite=None)
+    async def _refuse_strangers(self, user: User, room: str, *, refuse_banned: bool = False) -> None:
+        """`invalid_room` for a malformed id; `forbidden` for a private room `user` is not
+        in, and, with `refuse_banned`, in a room where `user` is banned."""
+        check_room(room)
+        await self._check_access(user, room, invite=None, refuse_banned=refuse_banned)
 
     async def _announce(self, room: str, user: User, status: str, skip: str | None = None) -> None:
         payload = {"room": room, "user": user.as_dict(), "status": status}
         await self._fanout.broadcast("presence", payload, room, skip=skip)
 
-
-def _check_room(room: str) -> None:
-    if not is_room_id(room):
-        raise InvalidRoom("a room id is 1 to 64 of A-Z a-z 0-9 _ -")

@@ -4,18 +4,21 @@ connection of a user, on every instance, to notify it or to end it."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from .errors import Forbidden, Unauthorized
 from .expiry import TokenExpiry
 from .models import Credentials
 from .stores.base import UserStore
+from .tasks import Background
 
 log = logging.getLogger(__name__)
+
+# (user id, event, its payload, the user's connections on this instance it reached)
+UserEventHandler = Callable[[str, str, object, list[str]], None]
 
 
 class UserFanout(Protocol):
@@ -37,9 +40,9 @@ class UserFanout(Protocol):
         """Disconnect one connection of this instance."""
         ...
 
-    def hear_users(self, handler: Callable[[str, str, list[str]], None]) -> None:
-        """Call `handler(user_id, event, conns)` after each user event was delivered to
-        `conns`, the user's connections on this instance."""
+    def hear_users(self, handler: UserEventHandler) -> None:
+        """Call `handler(user_id, event, payload, conns)` after each user event was
+        delivered to `conns`, the user's connections on this instance."""
         ...
 
 
@@ -52,16 +55,26 @@ class Sessions:
         self._fanout = fanout
         self._clock = clock
         self._expiry = TokenExpiry(refresh_notice, self._expiring, self._expired, clock)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = Background("session work")
+        self._opening: set[str] = set()  # connections whose connect handler is still running
+        self._ended_while_opening: set[str] = set()  # ... and that their user's `disconnected` reached
         fanout.hear_users(self._heard)
 
     async def open(self, conn: str, credentials: Credentials, is_open: Callable[[], bool]) -> None:
-        """Start the session of a new connection: refused (`unauthorized`) if its token was
-        revoked; else the connection hears its user's events and its token is timed.
-        `is_open()` tells whether the connection is still there after each wait."""
-        await self._refuse_revoked(credentials)
-        if is_open():
+        """Start the session of a new connection: it hears its user's events, then its
+        token is checked against revocation (so a revocation meanwhile reaches it either
+        way) and timed. Refused (`unauthorized`) if the token was revoked, or the backend
+        ended the user's connections while this one was opening. `is_open()` tells
+        whether the connection is still there after a wait."""
+        self._opening.add(conn)
+        try:
             await self._fanout.enter_user(conn, credentials.user.id)
+            await self.refuse_revoked(credentials)
+            if conn in self._ended_while_opening:
+                raise Unauthorized("the app ended this user's connections: sign in again")
+        finally:
+            self._opening.discard(conn)
+            self._ended_while_opening.discard(conn)
         if is_open():
             self._expiry.watch(conn, credentials.expires_at)
 
@@ -74,8 +87,9 @@ class Sessions:
         not revoked (`unauthorized`). Its expiry (Unix seconds) replaces the old one."""
         if credentials.user.id != user_id:
             raise Forbidden("a token of another user cannot refresh this connection")
-        await self._refuse_revoked(credentials)
-        self._expiry.watch(conn, credentials.expires_at)
+        await self.refuse_revoked(credentials)
+        if not self._expiry.renew(conn, credentials.expires_at):
+            raise Unauthorized("this connection is closing")
         return credentials.expires_at
 
     async def notify(self, user_id: str, data: Mapping[str, object]) -> None:
@@ -90,33 +104,28 @@ class Sessions:
         await self._fanout.to_user("disconnected", {"reason": "revoked" if revoke else "disconnected"}, user_id)
         log.info("user disconnected by the backend", extra={"user": user_id, "revoke": revoke})
 
-    async def _refuse_revoked(self, credentials: Credentials) -> None:
+    async def refuse_revoked(self, credentials: Credentials) -> None:
+        """`unauthorized` for a token issued before its user's revocation."""
         line = await self._store.revoked_before(credentials.user.id)
         if line is not None and (credentials.issued_at is None or credentials.issued_at * 1000 < line):
             raise Unauthorized("token revoked: sign in again")
 
-    def _heard(self, user_id: str, event: str, conns: list[str]) -> None:
+    def _heard(self, user_id: str, event: str, payload: object, conns: list[str]) -> None:
         if event == "disconnected":
             for conn in conns:
-                self._spawn(self._fanout.close(conn))
+                if conn in self._opening:  # not connected yet: its connect handler refuses it
+                    self._ended_while_opening.add(conn)
+                else:
+                    self._background.start(self._fanout.close(conn))
 
     def _expiring(self, conn: str, expires_at: float) -> None:
-        self._spawn(self._fanout.to_connection("token_expiring", {"expires_at": int(expires_at * 1000)}, conn))
+        notice = {"expires_at": int(expires_at * 1000)}
+        self._background.start(self._fanout.to_connection("token_expiring", notice, conn))
 
     def _expired(self, conn: str) -> None:
-        self._spawn(self._end_expired(conn))
+        self._background.start(self._end_expired(conn))
 
     async def _end_expired(self, conn: str) -> None:
         await self._fanout.to_connection("token_expired", {}, conn)
         await self._fanout.close(conn)
         log.info("token expired: connection closed", extra={"conn": conn})
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("session work failed", exc_info=task.exception())

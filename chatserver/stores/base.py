@@ -7,9 +7,11 @@ contract tests in `tests/contract/`, so they cannot drift apart.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
-from ..models import MessageDict, Position, User, UserDict
+from ..models import Member, MessageDict, Position, Role, User, UserDict
+
+Sanction = Literal["ban", "mute"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,19 +64,53 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class PrivateRoom:
+    """A new private room: reached by its invite while it has fewer than `capacity` members.
+    A room the app manages has no invite (`""`, capacity 0)."""
+
     room: str
     invite: str
     capacity: int
-    members: frozenset[str]
+    title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What decides whether a user may use a room: whether it is private, the user's entry
+    in its roster (membership in a private room, a role in a public one), and the sanctions
+    on the user there, each until a time in Unix ms (0: for good; None: none in force)."""
+
+    private: bool
+    member: Member | None
+    banned_until: int | None
+    muted_until: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInfo:
+    room: str
+    private: bool
+    title: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSummary:
+    """One room of a user's list: the room, the user's role there, and where its history stands."""
+
+    info: RoomInfo
+    role: Role
+    seq: int
+    last_ts: int  # of its newest message, 0 for none
 
 
 class MessageStore(Protocol):
     """Per-room history with gapless `seq` numbers and an `epoch`."""
 
     async def append(self, draft: Draft, *, history_size: int, dedupe_ttl: float,
-                     rate: RateLimit | None) -> Appended:
+                     rate: RateLimit | None, moderated: bool = False) -> Appended:
         """Store `draft` as the room's next message, as ONE atomic step:
 
+        0. if `moderated` (a user's own message) and its user is banned or muted in the
+           room at `draft.ts`, raise `Forbidden`;
         1. if the same user sent the same non-null `client_id` to this room within
            `dedupe_ttl` seconds, return that first message with `duplicate=True`
            (nothing stored, no rate-limit cost);
@@ -143,24 +179,65 @@ class PresenceStore(Protocol):
         ...
 
 
-class PrivateRoomStore(Protocol):
-    """Private rooms: membership is for good, capacity bounds it."""
+class RoomStore(Protocol):
+    """Who may use a room: private rooms and their members, roles, bans and mutes.
 
-    async def create_private_room(self, room: PrivateRoom) -> None:
-        """Record a new private room; `room.members` holds its creator."""
+    A room's roster maps user ids to `Member`s: in a private room it is the membership
+    (the only users who may use it), in a public room the users given a role there. Each
+    user's rooms are indexed for `rooms_of`. Sanctions expire by time, read against the
+    clock when they are checked; nothing sweeps them.
+    """
+
+    async def create_private_room(self, room: PrivateRoom, owner: Member) -> None:
+        """Record a new invite room with its creator as its owner."""
         ...
 
-    async def private_room(self, room: str) -> PrivateRoom | None:
-        """The private room with this id, or None for a public room."""
+    async def put_private_room(self, room: str, title: str | None, members: list[Member]) -> tuple[bool, list[Member]]:
+        """Create the app-managed private room `room`, or update its title (when given)
+        and add or update the listed members, atomically. Returns whether it was created
+        and the members that are new to it. `Conflict` for a public room with history."""
+        ...
+
+    async def room_info(self, room: str) -> RoomInfo:
+        """Whether `room` is private, and its title (a public room's is None)."""
+        ...
+
+    async def access(self, room: str, user_id: str, now_ms: int) -> Access:
+        """Everything that decides what `user_id` may do in `room`, read at once."""
         ...
 
     async def room_for_invite(self, invite: str) -> str | None:
         """The room an invite token belongs to, if any."""
         ...
 
-    async def admit(self, room: str, user_id: str, invite: str) -> bool:
-        """Atomically make `user_id` a member if `invite` is the room's and it is
-        not full; True when the user is (now, or already was) a member."""
+    async def admit(self, room: str, member: Member, invite: str) -> bool:
+        """Atomically add `member` if `invite` is the room's and the room is not full;
+        True when the user is (now, or already was) a member."""
+        ...
+
+    async def roster(self, room: str) -> list[Member]:
+        """Every entry of the room's roster, owners first, then by name and id."""
+        ...
+
+    async def put_member(self, room: str, user_id: str, name: str | None, role: Role | None) -> tuple[Member, bool]:
+        """Add `user_id` to the roster (name defaulting to the id, role to `member`) or
+        change the name or role given; returns the entry and whether it is new."""
+        ...
+
+    async def remove_member(self, room: str, user_id: str) -> Member | None:
+        """Take `user_id` off the roster; the entry it had, None if it had none."""
+        ...
+
+    async def rooms_of(self, user_id: str) -> list[RoomSummary]:
+        """The rooms whose roster holds `user_id`, each with its state."""
+        ...
+
+    async def sanction(self, room: str, kind: Sanction, user_id: str, until_ms: int) -> None:
+        """Ban or mute `user_id` in `room` until `until_ms` (0: for good)."""
+        ...
+
+    async def lift(self, room: str, kind: Sanction, user_id: str) -> bool:
+        """End a ban or mute; True when one was in force."""
         ...
 
 
@@ -177,7 +254,7 @@ class UserStore(Protocol):
         ...
 
 
-class Store(MessageStore, PresenceStore, PrivateRoomStore, UserStore, Protocol):
+class Store(MessageStore, PresenceStore, RoomStore, UserStore, Protocol):
     """All the state an instance shares with the others."""
 
     async def ping(self) -> bool:

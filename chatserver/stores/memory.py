@@ -6,12 +6,15 @@ import secrets
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from itertools import islice
 
-from ..errors import RateLimited
+from ..errors import Forbidden, RateLimited
 from ..models import MessageDict, Position, User
-from .base import Appended, Draft, Page, PrivateRoom, RateLimit, Recovery
+from .base import Appended, Draft, Page, RateLimit, Recovery
+from .memory_rooms import MemoryRooms
+
+SANCTIONED = "you are banned or muted in this room"
 
 
 def new_epoch() -> str:
@@ -39,17 +42,16 @@ class _RoomLog:
         return list(islice(self.messages, end))
 
 
-class MemoryStore:
+class MemoryStore(MemoryRooms):
     """The `Store` protocol in process memory: fast, and gone with the process."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
         self._clock = clock
         self._logs: dict[str, _RoomLog] = {}
         self._dedupe: OrderedDict[tuple[str, str, str], tuple[float, MessageDict]] = OrderedDict()
         self._rate: OrderedDict[str, deque[float]] = OrderedDict()
         self._presence: dict[str, dict[str, tuple[User, set[str]]]] = {}
-        self._private: dict[str, PrivateRoom] = {}
-        self._invites: dict[str, str] = {}
         self._revoked: dict[str, int] = {}  # user id -> the line set by `revoke`
 
     # --- messages ---------------------------------------------------------
@@ -60,13 +62,23 @@ class MemoryStore:
             log = self._logs[room] = _RoomLog(epoch=new_epoch())
         return log
 
+    def _latest(self, room: str) -> tuple[int, int]:
+        log = self._logs.get(room)
+        if log is None:
+            return 0, 0
+        return log.last_seq, log.messages[-1]["ts"] if log.messages else 0
+
     async def append(self, draft: Draft, *, history_size: int, dedupe_ttl: float,
-                     rate: RateLimit | None) -> Appended:
+                     rate: RateLimit | None, moderated: bool = False) -> Appended:
         now = self._clock()
         self._expire_dedupe(now)
         dedupe_key = (draft.room, draft.user["id"], draft.client_id) if draft.client_id else None
         if dedupe_key and dedupe_key in self._dedupe:
             return Appended(message=self._dedupe[dedupe_key][1], duplicate=True)
+        if moderated:
+            access = await self.access(draft.room, draft.user["id"], draft.ts)
+            if access.banned_until is not None or access.muted_until is not None:
+                raise Forbidden(SANCTIONED)
         if rate is not None:
             self._take_rate_token(rate, now)
         log = self._log(draft.room)
@@ -156,30 +168,6 @@ class MemoryStore:
 
     async def reap(self, expiry: float) -> list[tuple[str, User]]:
         return []  # no other instances whose presence could be left behind
-
-    # --- private rooms ----------------------------------------------------
-
-    async def create_private_room(self, room: PrivateRoom) -> None:
-        self._private[room.room] = room
-        self._invites[room.invite] = room.room
-
-    async def private_room(self, room: str) -> PrivateRoom | None:
-        return self._private.get(room)
-
-    async def room_for_invite(self, invite: str) -> str | None:
-        return self._invites.get(invite)
-
-    async def admit(self, room: str, user_id: str, invite: str) -> bool:
-        private = self._private.get(room)
-        if private is None:
-            return False
-        if user_id in private.members:
-            return True
-        invite_matches = secrets.compare_digest(invite.encode(), private.invite.encode())
-        if not invite_matches or len(private.members) >= private.capacity:
-            return False
-        self._private[room] = replace(private, members=private.members | {user_id})
-        return True
 
     # --- users ------------------------------------------------------------
 

@@ -13,21 +13,21 @@ from redis.exceptions import RedisClusterException, RedisError
 from ..backplane.clients import COMMAND_TIMEOUT, RedisClient
 from ..backplane.publish import RoomPublisher
 from ..backplane.topology import Topology
-from ..errors import RateLimited
+from ..errors import Forbidden, RateLimited
 from ..models import MessageDict, Position, compact_json
 from . import redis_scripts as lua
-from .base import Appended, Draft, Page, PrivateRoom, RateLimit, Recovery
-from .memory import new_epoch
+from .base import Appended, Draft, Page, RateLimit, Recovery
+from .memory import SANCTIONED, new_epoch
 from .redis_keys import Keys
-from .redis_presence import RedisPresence
+from .redis_rooms import RedisRooms
 
 log = logging.getLogger(__name__)
 
-DUPLICATE, LIMITED = 1, 2  # the append script's outcomes besides 0, stored
+DUPLICATE, LIMITED, SANCTIONED_OUTCOME = 1, 2, 3  # the append script's outcomes besides 0, stored
 TURN_WAIT = 5.0  # seconds an operation may wait for its turn on a Cluster (a burst queues; an outage fails fast)
 
 
-class RedisStore(RedisPresence):
+class RedisStore(RedisRooms):
     """The `Store` protocol in Redis; every multi-key step is one Lua script in one hash
     slot (`redis_keys.py`), so the same store runs on one server and on a Cluster.
 
@@ -44,13 +44,13 @@ class RedisStore(RedisPresence):
         self._append = self._batched(lua.APPEND)
         self._rate = self._batched(lua.RATE)
         self._recover = self._script(lua.RECOVER)
-        self._admit = self._script(lua.ADMIT)
+        self._init_rooms()
         self._revoke = self._script(lua.REVOKE)
 
     # --- messages -----------------------------------------------------------
 
     async def append(self, draft: Draft, *, history_size: int, dedupe_ttl: float,
-                     rate: RateLimit | None) -> Appended:
+                     rate: RateLimit | None, moderated: bool = False) -> Appended:
         # Nothing may wait before `self._append` is called (but on a Cluster, which does not
         # pipeline): the call's place in line is a pipelined message's place in its room.
         message = draft.as_message(0)
@@ -60,14 +60,14 @@ class RedisStore(RedisPresence):
         dedupe = room.dedupe(draft.user["id"], draft.client_id) if draft.client_id else None
         in_script = rate if not self._rate_apart else None
         publish = self._publisher.frame(draft.room, "message") if self._publisher else None
-        keys = [room.meta, room.log, *([dedupe] if dedupe else []),
+        keys = [room.meta, room.log, room.sanctions, *([dedupe] if dedupe else []),
                 *([self._keys.rate(in_script.key)] if in_script else [])]
         args: list[str | int] = [new_epoch(), body, history_size, int(dedupe_ttl * 1000),
                                  in_script.limit if in_script else 0, int(in_script.window * 1000) if in_script else 0,
                                  draft.id,
                                  *((publish.channel, publish.prefix, publish.suffix, publish.command)
                                    if publish else ("", "", "", "")),
-                                 "1" if dedupe else ""]
+                                 "1" if dedupe else "", draft.user["id"] if moderated else "", draft.ts]
         async with self._available():
             if rate is not None and self._rate_apart:
                 first = await self._count_rate_apart(rate, draft.id, dedupe)
@@ -78,6 +78,8 @@ class RedisStore(RedisPresence):
                 await self._redis.zrem(self._keys.rate(rate.key), draft.id)  # a retry costs no rate
         if int(outcome) == LIMITED:
             raise RateLimited(retry_after=round(int(value) / 1000, 3))
+        if int(outcome) == SANCTIONED_OUTCOME:
+            raise Forbidden(SANCTIONED)
         if int(outcome) == DUPLICATE:
             return Appended(message=json.loads(value), duplicate=True)
         message["seq"] = int(value)
@@ -113,39 +115,6 @@ class RedisStore(RedisPresence):
         messages = _messages(entries[:limit])
         messages.reverse()
         return Page(messages=messages, has_more=len(entries) > limit)
-
-    # --- private rooms ------------------------------------------------------
-
-    async def create_private_room(self, room: PrivateRoom) -> None:
-        keys = self._keys.room(room.room)
-        async with self._available():
-            async with self._redis.pipeline(transaction=True) as tx:
-                tx.hset(keys.private, mapping={"invite": room.invite, "capacity": room.capacity})
-                tx.sadd(keys.members, *room.members)
-                await tx.execute()
-            # the invite after the room (another slot): nobody holds the invite before it is set
-            await self._redis.set(self._keys.invite(room.invite), room.room)
-
-    async def private_room(self, room: str) -> PrivateRoom | None:
-        keys = self._keys.room(room)
-        async with self._available(), self._redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(keys.private)
-            pipe.smembers(keys.members)
-            fields, members = await pipe.execute()
-        if not fields:
-            return None
-        return PrivateRoom(room=room, invite=fields["invite"], capacity=int(fields["capacity"]),
-                           members=frozenset(members))
-
-    async def room_for_invite(self, invite: str) -> str | None:
-        async with self._available():
-            room = await self._redis.get(self._keys.invite(invite))
-        return str(room) if room is not None else None
-
-    async def admit(self, room: str, user_id: str, invite: str) -> bool:
-        keys = self._keys.room(room)
-        async with self._available():
-            return bool(await self._admit(keys=[keys.private, keys.members], args=[user_id, invite]))
 
     # --- users --------------------------------------------------------------
 

@@ -50,13 +50,25 @@ class RoomKeys:
 
     @property
     def private(self) -> str:
-        """Hash: a private room's `invite` and `capacity` (absent for a public room)."""
+        """Hash: a private room's `invite` (empty for a room the app manages), `capacity`
+        and `title` (absent for a public room)."""
         return self.base + "private"
 
     @property
     def members(self) -> str:
-        """Set: a private room's members."""
+        """Set: the members of a private room made before rosters (version 1 of the
+        contract), read as `member`s; new members go to `roster`."""
         return self.base + "members"
+
+    @property
+    def roster(self) -> str:
+        """Hash: user id to member JSON (`id`, `name`, `role`)."""
+        return self.base + "roster"
+
+    @property
+    def sanctions(self) -> str:
+        """Hash: `ban:<user id>` and `mute:<user id>` to the Unix ms they end (0: for good)."""
+        return self.base + "sanctions"
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,11 @@ class UserKeys:
     """The keys of one user, all in the slot of the user's hash tag."""
 
     base: str  # `<prefix>user:{u:<user id>}:`
+
+    @property
+    def rooms(self) -> str:
+        """Set: the rooms whose roster holds the user."""
+        return self.base + "rooms"
 
     @property
     def revoked(self) -> str:

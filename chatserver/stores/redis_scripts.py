@@ -45,23 +45,31 @@ local function rate_wait(rate, limit, window, member)
 end
 """
 
-# KEYS: meta, log, then the dedupe key if ARGV[12] is '1', then the rate key if ARGV[5] > 0
+# KEYS: meta, log, sanctions, then the dedupe key if ARGV[12] is '1', then the rate key if ARGV[5] > 0
 # (only where one script may touch both slots: a single server; on a Cluster the rate
 # window is checked first by RATE, in the user's slot)
 # ARGV: fresh epoch, message JSON without seq (starts with '{'), history size,
 #       dedupe ttl ms, rate limit (0: none), rate window ms, rate member,
 #       announcement channel ('' for none), prefix, suffix (published around the message),
-#       announcement command (PUBLISH or SPUBLISH), '1' when a dedupe key is given
-# Returns {0, seq} stored, {1, first message JSON} duplicate, {2, retry_after_ms} rate limited.
+#       announcement command (PUBLISH or SPUBLISH), '1' when a dedupe key is given,
+#       the sender's user id to check for a ban or mute ('' for none), now in ms
+# Returns {0, seq} stored, {1, first message JSON} duplicate, {2, retry_after_ms} rate limited,
+# {3, '0'} the sender is banned or muted.
 APPEND = _ENSURE_EPOCH + _RATE_WAIT + """
-local meta, log = KEYS[1], KEYS[2]
+local meta, log, sanctions = KEYS[1], KEYS[2], KEYS[3]
 local dedupe, rate
-local next_key = 3
+local next_key = 4
 if ARGV[12] == '1' then dedupe = KEYS[next_key]; next_key = next_key + 1 end
 if tonumber(ARGV[5]) > 0 then rate = KEYS[next_key] end
 if dedupe then
   local first = redis.call('GET', dedupe)
   if first then return {1, first} end
+end
+if ARGV[13] ~= '' then
+  local now = tonumber(ARGV[14])
+  for _, ends in ipairs(redis.call('HMGET', sanctions, 'ban:' .. ARGV[13], 'mute:' .. ARGV[13])) do
+    if ends and (ends == '0' or tonumber(ends) > now) then return {3, '0'} end
+  end
 end
 if rate then
   local wait = rate_wait(rate, tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7])
@@ -153,14 +161,64 @@ if tonumber(redis.call('ZINCRBY', KEYS[1], -tonumber(ARGV[2]), ARGV[1])) <= 0 th
 end
 """
 
-# KEYS: private room hash, its member set. ARGV: user id, invite. Returns 1 when a member.
+# Rosters: KEYS[1] private room hash, KEYS[2] roster hash, KEYS[3] version-1 member set.
+
+# ARGV: user id, member JSON, invite. Returns 0 refused, 1 already a member, 2 admitted now.
 ADMIT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 1 end
-if redis.call('HGET', KEYS[1], 'invite') ~= ARGV[2] then return 0 end
-if redis.call('SCARD', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'capacity')) then return 0 end
-redis.call('SADD', KEYS[2], ARGV[1])
-return 1
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 or redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return 1 end
+local invite = redis.call('HGET', KEYS[1], 'invite')
+if (not invite) or invite == '' or invite ~= ARGV[3] then return 0 end
+local members = redis.call('HLEN', KEYS[2]) + redis.call('SCARD', KEYS[3])
+if members >= tonumber(redis.call('HGET', KEYS[1], 'capacity')) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 2
+"""
+
+# KEYS as above, then KEYS[4] the room's history stream. ARGV: '1' with a title (ARGV[2]),
+# then user id and member JSON pairs. Returns {-1} for a public room with history, else
+# {created (0/1), ids of the members new to the room...}.
+PUT_PRIVATE_ROOM = """
+local created = 0
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  if redis.call('XLEN', KEYS[4]) > 0 then return {-1} end
+  redis.call('HSET', KEYS[1], 'invite', '', 'capacity', 0)
+  created = 1
+end
+if ARGV[1] == '1' then redis.call('HSET', KEYS[1], 'title', ARGV[2]) end
+local result = {created}
+for i = 3, #ARGV, 2 do
+  local v1 = redis.call('SREM', KEYS[3], ARGV[i])
+  if redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 and v1 == 0 then table.insert(result, ARGV[i]) end
+end
+return result
+"""
+
+# KEYS[1] roster, KEYS[2] version-1 member set. ARGV: user id, name ('' keeps it), role ('' keeps it).
+# Returns {new (0/1), member JSON}.
+PUT_MEMBER = """
+local entry = redis.call('HGET', KEYS[1], ARGV[1])
+local name, role, new = ARGV[1], 'member', 1
+if entry then
+  local member = cjson.decode(entry)
+  name, role, new = member.name, member.role, 0
+elseif redis.call('SREM', KEYS[2], ARGV[1]) == 1 then
+  new = 0
+end
+if ARGV[2] ~= '' then name = ARGV[2] end
+if ARGV[3] ~= '' then role = ARGV[3] end
+local member = cjson.encode({id = ARGV[1], name = name, role = role})
+redis.call('HSET', KEYS[1], ARGV[1], member)
+return {new, member}
+"""
+
+# KEYS[1] roster, KEYS[2] version-1 member set. ARGV: user id.
+# Returns the member JSON it had, '' for a version-1 member, false for none.
+REMOVE_MEMBER = """
+local entry = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('SREM', KEYS[2], ARGV[1]) == 1 and not entry then return '' end
+return entry
 """
 
 # KEYS[1] a user's revocation line; ARGV[1] Unix ms. The line only moves later.

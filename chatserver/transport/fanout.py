@@ -22,7 +22,8 @@ ROOM_PREFIX = "room:"
 # Every connection is also in the room of its user, which events addressed to the user go to.
 USER_PREFIX = "user:"
 
-UserEventHandler = Callable[[str, str, list[str]], None]
+# (user id, event, its payload, the user's connections on this instance it reached)
+UserEventHandler = Callable[[str, str, object, list[str]], None]
 
 
 def chat_room(manager_room: str) -> str | None:
@@ -72,7 +73,8 @@ class SocketIOFanout:
         await self._sio.disconnect(conn, namespace=NAMESPACE, ignore_queue=True)
 
     def hear_users(self, handler: UserEventHandler) -> None:
-        self._sio.manager.user_events = handler
+        manager = self._sio.manager
+        manager.user_events = (*manager.user_events, handler)
 
 
 class SocketIOPublisher:

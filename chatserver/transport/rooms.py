@@ -18,12 +18,13 @@ class DirectEmit:
     """Emits without an acknowledgement, to a room or one connection, go through
     `GuardedEngineServer.deliver`: one encode, no task or queue hop per recipient.
 
-    An event delivered to a user's room is then handed to `user_events` with the user
-    and the connections it reached here, for the service to act on (say, close them)."""
+    An event delivered to a user's room is then handed to each of `user_events` with the
+    user and the connections it reached here, for the service to act on (close them, or
+    take them out of a room)."""
 
     server: ChatSocketServer
     get_participants: Any
-    user_events: UserEventHandler | None = None
+    user_events: tuple[UserEventHandler, ...] = ()
 
     def _deliver(self, event: str, each_args: list[list[Any]], namespace: str, room: str | None,
                  skip_sid: str | list[str] | None = None) -> None:
@@ -41,10 +42,13 @@ class DirectEmit:
             packet = self.server.packet_class(socketio.packet.EVENT, namespace=namespace, data=[event, *args])
             over += self.server.eio.deliver(eio_sids, packet.encode())
         self.server.eio.cut_off(over)
-        if self.user_events is not None and room is not None:
+        if self.user_events and room is not None:
             user = user_room(room)
             if user is not None:
-                self.user_events(user, event, [sid for sid, _ in recipients])
+                reached = [sid for sid, _ in recipients]
+                for args in each_args:
+                    for handler in self.user_events:
+                        handler(user, event, args[0] if args else None, reached)
 
 
 class IndexedRooms:

@@ -16,8 +16,10 @@ from typing import Any
 
 from chatserver.auth import TokenIssuer, TokenVerifier
 from chatserver.config import Settings
+from chatserver.membership import Membership
 from chatserver.metrics import Metrics
 from chatserver.models import User
+from chatserver.moderation import Moderation
 from chatserver.namespace import ChatNamespace
 from chatserver.service import ChatService
 from chatserver.sessions import Sessions
@@ -46,8 +48,9 @@ async def test_a_message_takes_its_place_in_line_before_its_handler_first_waits(
     fanout = RecordingFanout()
     service = ChatService(store, fanout, settings)
     tokens = TokenIssuer("k" * 32, 60)
-    namespace = ChatNamespace(service, Sessions(store, fanout, refresh_notice=60), TokenVerifier(tokens, None),
-                              Metrics())
+    moderation = Moderation(store, Membership(store, fanout), fanout)
+    namespace = ChatNamespace(service, Sessions(store, fanout, refresh_notice=60), moderation,
+                              TokenVerifier(tokens, None), Metrics())
     service.connect("c-ana", ANA)
     await service.join("c-ana", "lobby", None, None)
     try:

@@ -14,7 +14,7 @@ from chatserver.backplane.channels import room_tag
 from chatserver.backplane.clients import connect
 from chatserver.backplane.publish import PublishFrame
 from chatserver.backplane.topology import topology_of
-from chatserver.models import Position, User
+from chatserver.models import Member, Position, User
 from chatserver.stores.base import Draft, RateLimit
 from chatserver.stores.redis import RedisStore
 from tests.conftest import RedisProcess, eventually, free_port
@@ -257,3 +257,20 @@ async def test_the_first_append_after_redis_restarted_succeeds():
     finally:
         await store.close()
         redis.stop()
+
+
+async def test_a_private_room_made_before_rosters_keeps_its_members(make_store):
+    """Version 1 kept a private room's members in a set: they stay members, read as `member`,
+    count against the capacity, and move to the roster when changed."""
+    store = make_store("i-upgrade")
+    keys = store._keys.room("old-room")
+    await store._redis.hset(keys.private, mapping={"invite": "old-invite", "capacity": 2})
+    await store._redis.sadd(keys.members, ANA.id)
+    access = await store.access("old-room", ANA.id, 0)
+    assert access.private and access.member == Member(User(ANA.id, ANA.id), "member")
+    assert await store.admit("old-room", Member(BEN, "member"), "old-invite") is True
+    assert await store.admit("old-room", Member(User("u-carl", "Carl"), "member"), "old-invite") is False  # full
+    member, new = await store.put_member("old-room", ANA.id, "Ana", "owner")
+    assert not new and member == Member(ANA, "owner")
+    assert await store.roster("old-room") == [Member(ANA, "owner"), Member(BEN, "member")]
+    assert await store._redis.scard(keys.members) == 0

@@ -7,17 +7,20 @@ import itertools
 
 import pytest
 
-from chatserver.errors import RateLimited
-from chatserver.models import Position, User
-from chatserver.stores.base import Draft, PrivateRoom, RateLimit
+from chatserver.errors import Conflict, Forbidden, RateLimited
+from chatserver.models import Member, Position, User
+from chatserver.stores.base import Draft, PrivateRoom, RateLimit, RoomInfo
 
 ANA = User("u-ana", "Ana")
 BEN = User("u-ben", "Ben")
+CARL = User("u-carl", "Carl")
+NOW = 1_764_057_600_000
 _ids = itertools.count()
 
 
-def draft(room: str = "lobby", text: str = "hi", user: User = ANA, client_id: str | None = None) -> Draft:
-    return Draft(id=f"m{next(_ids)}", room=room, user=user.as_dict(), text=text, ts=1, client_id=client_id)
+def draft(room: str = "lobby", text: str = "hi", user: User = ANA, client_id: str | None = None,
+          ts: int = 1) -> Draft:
+    return Draft(id=f"m{next(_ids)}", room=room, user=user.as_dict(), text=text, ts=ts, client_id=client_id)
 
 
 async def append(store, d: Draft, history_size: int = 1000, rate: RateLimit | None = None, dedupe_ttl: float = 600):
@@ -174,26 +177,91 @@ async def test_online_rooms_counts_users_and_skips_private_rooms(store):
     await store.add_presence("small", ANA, "c1")
     for conn, user in (("c2", ANA), ("c3", ANA), ("c4", BEN)):
         await store.add_presence("big", user, conn)
-    await store.create_private_room(PrivateRoom("secret", "inv", 2, frozenset({ANA.id})))
+    await store.create_private_room(PrivateRoom("secret", "inv", 2), Member(ANA, "owner"))
     await store.add_presence("secret", ANA, "c5")
     assert await store.online_rooms(10) == [("big", 2), ("small", 1)]
 
 
 async def test_private_rooms_admit_by_invite_up_to_capacity(store):
-    await store.create_private_room(PrivateRoom("priv", "the-invite", 2, frozenset({ANA.id})))
-    assert (await store.private_room("priv")).members == {ANA.id}
-    assert await store.private_room("public") is None
+    await store.create_private_room(PrivateRoom("priv", "the-invite", 2), Member(ANA, "owner"))
+    assert await store.roster("priv") == [Member(ANA, "owner")]
+    assert (await store.access("public", ANA.id, NOW)).private is False
     assert await store.room_for_invite("the-invite") == "priv"
     assert await store.room_for_invite("nope") is None
-    assert await store.admit("priv", BEN.id, "wrong") is False
-    assert await store.admit("priv", BEN.id, "the-invite") is True
-    assert await store.admit("priv", "u-carl", "the-invite") is False  # full
-    assert await store.admit("priv", BEN.id, "ünïcode") is True  # already a member
-    assert (await store.private_room("priv")).members == {ANA.id, BEN.id}
+    assert await store.admit("priv", Member(BEN, "member"), "wrong") is False
+    assert await store.admit("priv", Member(BEN, "member"), "the-invite") is True
+    assert await store.admit("priv", Member(CARL, "member"), "the-invite") is False  # full
+    assert await store.admit("priv", Member(BEN, "member"), "ünïcode") is True  # already a member
+    assert await store.roster("priv") == [Member(ANA, "owner"), Member(BEN, "member")]
+    access = await store.access("priv", BEN.id, NOW)
+    assert access.private and access.member == Member(BEN, "member")
 
 
 async def test_concurrent_admissions_never_exceed_capacity(store):
-    await store.create_private_room(PrivateRoom("priv", "inv", 3, frozenset({ANA.id})))
-    results = await asyncio.gather(*(store.admit("priv", f"u{n}", "inv") for n in range(20)))
+    await store.create_private_room(PrivateRoom("priv", "inv", 3), Member(ANA, "owner"))
+    results = await asyncio.gather(*(store.admit("priv", Member(User(f"u{n}", f"U{n}"), "member"), "inv")
+                                     for n in range(20)))
     assert sum(results) == 2
-    assert len((await store.private_room("priv")).members) == 3
+    assert len(await store.roster("priv")) == 3
+
+
+async def test_an_app_managed_room_is_created_then_updated(store):
+    created, added = await store.put_private_room("order-1", "Order 1", [Member(ANA, "owner"), Member(BEN, "member")])
+    assert created and added == [Member(ANA, "owner"), Member(BEN, "member")]
+    assert await store.room_info("order-1") == RoomInfo("order-1", private=True, title="Order 1")
+    created, added = await store.put_private_room("order-1", None, [Member(BEN, "moderator"), Member(CARL, "member")])
+    assert not created and added == [Member(CARL, "member")]
+    assert await store.room_info("order-1") == RoomInfo("order-1", private=True, title="Order 1")
+    assert await store.roster("order-1") == [Member(ANA, "owner"), Member(BEN, "moderator"), Member(CARL, "member")]
+    assert await store.admit("order-1", Member(User("u-dan", "Dan"), "member"), "") is False  # no invite
+
+
+async def test_a_public_room_with_history_cannot_become_private(store):
+    await append(store, draft("chatty"))
+    with pytest.raises(Conflict):
+        await store.put_private_room("chatty", None, [Member(ANA, "owner")])
+    assert (await store.access("chatty", ANA.id, NOW)).private is False
+    created, _ = await store.put_private_room("quiet", None, [Member(ANA, "owner")])
+    assert created
+
+
+async def test_members_are_put_and_removed_and_listed_per_user(store):
+    member, new = await store.put_member("team", BEN.id, "Ben", "moderator")
+    assert new and member == Member(BEN, "moderator")
+    member, new = await store.put_member("team", BEN.id, None, "member")
+    assert not new and member == Member(BEN, "member")
+    member, _ = await store.put_member("team", "u-nameless", None, None)
+    assert member == Member(User("u-nameless", "u-nameless"), "member")
+    await store.put_private_room("order-2", "Order 2", [Member(BEN, "member")])
+    await append(store, draft("order-2"))
+    summaries = {summary.info.room: summary for summary in await store.rooms_of(BEN.id)}
+    assert set(summaries) == {"team", "order-2"}
+    assert summaries["order-2"].info == RoomInfo("order-2", private=True, title="Order 2")
+    assert (summaries["order-2"].seq, summaries["order-2"].role) == (1, "member")
+    assert summaries["team"].info == RoomInfo("team", private=False, title=None)
+    assert await store.remove_member("team", BEN.id) == Member(BEN, "member")
+    assert await store.remove_member("team", BEN.id) is None
+    assert [summary.info.room for summary in await store.rooms_of(BEN.id)] == ["order-2"]
+
+
+async def test_sanctions_hold_until_they_expire_or_are_lifted(store):
+    await store.sanction("lobby", "ban", BEN.id, NOW + 1000)
+    await store.sanction("lobby", "mute", ANA.id, 0)
+    assert (await store.access("lobby", BEN.id, NOW)).banned_until == NOW + 1000
+    assert (await store.access("lobby", BEN.id, NOW + 1000)).banned_until is None  # expired by time
+    assert (await store.access("lobby", ANA.id, NOW + 10**9)).muted_until == 0  # for good
+    assert (await store.access("lobby", ANA.id, NOW)).banned_until is None
+    assert await store.lift("lobby", "mute", ANA.id) is True
+    assert await store.lift("lobby", "mute", ANA.id) is False
+    assert (await store.access("lobby", ANA.id, NOW)).muted_until is None
+
+
+async def test_a_sanctioned_users_own_message_is_refused_in_the_append(store):
+    await store.sanction("lobby", "mute", BEN.id, 0)
+    with pytest.raises(Forbidden):
+        await store.append(draft(user=BEN), history_size=10, dedupe_ttl=600, rate=None, moderated=True)
+    published = await store.append(draft(user=BEN), history_size=10, dedupe_ttl=600, rate=None)  # the backend's
+    assert published.message["seq"] == 1
+    await store.sanction("lobby", "ban", ANA.id, 5)  # ended long before the draft's ts
+    stored = await store.append(draft(user=ANA, ts=10), history_size=10, dedupe_ttl=600, rate=None, moderated=True)
+    assert stored.message["seq"] == 2

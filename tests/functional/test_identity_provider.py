@@ -11,7 +11,7 @@ import aiohttp
 import jwt
 import pytest
 
-from tests.conftest import SECRET_KEY, ServerProcess
+from tests.conftest import API_KEY, SECRET_KEY, ServerProcess
 from tests.functional.test_app_identity import connect
 from tests.identity_provider import AUDIENCE, ISSUER, KeySetServer, SigningKey, hmac_token, unsigned_token
 
@@ -127,3 +127,24 @@ async def test_without_a_key_set_the_providers_tokens_are_refused(start_server: 
     server = start_server(JWT_ISSUER=ISSUER, JWT_AUDIENCE=AUDIENCE)
     refusal = await refusal_of(server.url, RSA.token())
     assert refusal is not None and refusal["code"] == "unauthorized"
+
+
+async def test_a_key_set_nested_past_the_json_decoders_depth_counts_as_unreachable(
+        key_set: KeySetServer, start_server: Callable[..., ServerProcess]):
+    key_set.body = b"[" * 100_000 + b"]" * 100_000
+    server = start_server(JWT_JWKS_URL=key_set.url, JWT_ISSUER=ISSUER, JWT_AUDIENCE=AUDIENCE)
+    refusal = await refusal_of(server.url, RSA.token())
+    assert refusal is not None and refusal["code"] == "unauthorized"
+    assert "key set unavailable" in server.log()
+
+
+async def test_a_revoked_token_is_refused_by_the_http_api_too(idp_server: ServerProcess):
+    token = RSA.token("revoked-on-http", iat=int(time.time()) - 5)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{idp_server.url}/api/users/revoked-on-http/disconnect", json={"revoke": True},
+                             headers={"Authorization": f"Bearer {API_KEY}"}) as response:
+            assert response.status == 202
+        async with http.get(f"{idp_server.url}/api/rooms/idp-lobby/messages",
+                            headers={"Authorization": f"Bearer {token}"}) as response:
+            assert response.status == 401
+            assert (await response.json())["error"]["code"] == "unauthorized"

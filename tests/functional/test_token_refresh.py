@@ -73,6 +73,19 @@ async def test_refresh_keeps_the_connection_and_its_rooms(server: ServerProcess)
     await client.close()
 
 
+async def test_a_refresh_with_a_token_inside_the_notice_is_told_halfway_not_at_once(server: ServerProcess):
+    client = await connected(server, token("short-refresher", 1.5), "short-refresher")
+    await client.wait_for("token_expiring", lambda got: len(got) == 1, timeout=1)
+    fresh = token("short-refresher", 2)  # within the 2 s notice
+    ack = await client.call("refresh", {"token": fresh})
+    assert ack["ok"], ack
+    await asyncio.sleep(0.3)
+    assert len(client.received["token_expiring"]) == 1, "no notice loop right after a refresh"
+    notices = await client.wait_for("token_expiring", lambda got: len(got) == 2, timeout=3)
+    assert notices[-1] == {"expires_at": expiry_ms(fresh)}
+    await client.close()
+
+
 @pytest.mark.parametrize(("refreshing_with", "code"), [
     (lambda: token("someone-else", 600), "forbidden"),
     (lambda: jwt.encode({"sub": "holder", "exp": int(time.time()) + 600}, "a-wrong-secret-" * 3,

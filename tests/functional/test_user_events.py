@@ -105,3 +105,15 @@ async def test_revoke_refuses_older_tokens_at_connect_and_at_refresh(server_url:
     ack = await fresh.call("refresh", {"token": spare_token})
     assert ack["ok"] is False and ack["error"]["code"] == "unauthorized"
     await fresh.close()
+
+
+async def test_revoke_also_refuses_renewing_an_older_token(server_url: str):
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{server_url}/api/session", json={"name": "Renewer"}) as response:
+            session = await response.json()
+        status, _ = await backend(server_url, f"/api/users/{session['user']['id']}/disconnect", {"revoke": True})
+        assert status == 202
+        async with http.post(f"{server_url}/api/session/renew",
+                             headers={"Authorization": f"Bearer {session['token']}"}) as response:
+            assert response.status == 401
+            assert (await response.json())["error"]["code"] == "unauthorized"

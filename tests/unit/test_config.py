@@ -117,7 +117,9 @@ def test_flags_win_over_the_environment():
     ({"SHUTDOWN_DELAY": "-1"}, "SHUTDOWN_DELAY"),
     ({"SHUTDOWN_TIMEOUT": "inf"}, "SHUTDOWN_TIMEOUT"),
     ({"ANONYMOUS_SESSIONS": "maybe"}, "ANONYMOUS_SESSIONS"),
-    ({"JWT_JWKS_URL": "id.example/jwks.json"}, "JWT_JWKS_URL"),
+    ({"JWT_JWKS_URL": "id.example/jwks.json", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"}, "JWT_JWKS_URL"),
+    ({"JWT_JWKS_URL": "http://id.example/jwks.json", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"}, "JWT_JWKS_URL"),
+    ({"JWT_JWKS_URL": "https://id.example/jwks.json", "JWT_ISSUER": "i"}, "JWT_JWKS_URL"),
     ({"TOKEN_REFRESH_NOTICE": "0"}, "TOKEN_REFRESH_NOTICE"),
 ])
 def test_bad_values_name_the_setting(env, named):

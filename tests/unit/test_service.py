@@ -32,7 +32,7 @@ class RecordingFanout:
         self.rooms: dict[str, set[str]] = {}
         self.emitted: list[tuple[str, dict, str, str | None]] = []
         self.closed: list[str] = []
-        self.user_handlers: list[Callable[[str, str, list[str]], None]] = []
+        self.user_handlers: list[Callable[[str, str, object, list[str]], None]] = []
 
     async def enter(self, conn: str, room: str) -> None:
         self.rooms.setdefault(room, set()).add(conn)
@@ -61,7 +61,7 @@ class RecordingFanout:
     async def close(self, conn: str) -> None:
         self.closed.append(conn)
 
-    def hear_users(self, handler: Callable[[str, str, list[str]], None]) -> None:
+    def hear_users(self, handler: Callable[[str, str, object, list[str]], None]) -> None:
         self.user_handlers.append(handler)
 
     def events(self, name: str) -> list[dict]:

@@ -1,0 +1,167 @@
+"""`RedisRooms`: the `RoomStore` half of `RedisStore`: private rooms, rosters and sanctions,
+each room's in its slot; each user's index of rooms in the user's slot, updated beside."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import Conflict
+from ..models import Member, Role, User, compact_json
+from . import redis_scripts as lua
+from .base import Access, PrivateRoom, RoomInfo, RoomSummary, Sanction
+from .memory_rooms import roster_order
+from .redis_presence import RedisPresence
+
+ADMITTED_NOW = 2
+
+
+class RedisRooms(RedisPresence):
+    """Who may use which room, in Redis. A roster entry is member JSON; a private room made
+    before rosters keeps its members in a set, read as `member`s and moved to the roster
+    when one of them is changed."""
+
+    def _init_rooms(self) -> None:
+        self._admit = self._script(lua.ADMIT)
+        self._put_private_room = self._script(lua.PUT_PRIVATE_ROOM)
+        self._put_member = self._script(lua.PUT_MEMBER)
+        self._remove_member = self._script(lua.REMOVE_MEMBER)
+
+    def _roster_keys(self, room: str) -> list[str]:
+        keys = self._keys.room(room)
+        return [keys.private, keys.roster, keys.members]
+
+    async def create_private_room(self, room: PrivateRoom, owner: Member) -> None:
+        keys = self._keys.room(room.room)
+        async with self._available():
+            async with self._redis.pipeline(transaction=True) as tx:
+                tx.hset(keys.private, mapping={"invite": room.invite, "capacity": room.capacity})
+                if room.title is not None:
+                    tx.hset(keys.private, "title", room.title)
+                tx.hset(keys.roster, owner.user.id, _member_json(owner))
+                await tx.execute()
+            # the invite after the room (another slot): nobody holds the invite before it is set
+            await self._beside(self._redis.set(self._keys.invite(room.invite), room.room),
+                               self._redis.sadd(self._keys.user(owner.user.id).rooms, room.room))
+
+    async def put_private_room(self, room: str, title: str | None, members: list[Member]) -> tuple[bool, list[Member]]:
+        pairs = [part for member in members for part in (member.user.id, _member_json(member))]
+        async with self._available():
+            result = await self._put_private_room(keys=[*self._roster_keys(room), self._keys.room(room).log],
+                                                  args=["1" if title is not None else "", title or "", *pairs])
+            if int(result[0]) < 0:
+                raise Conflict("a public room with history cannot become private")
+            await self._beside(*(self._redis.sadd(self._keys.user(member.user.id).rooms, room) for member in members))
+        new = set(map(str, result[1:]))
+        return bool(int(result[0])), [member for member in members if member.user.id in new]
+
+    async def room_info(self, room: str) -> RoomInfo:
+        async with self._available():
+            fields = await self._redis.hgetall(self._keys.room(room).private)
+        return _room_info(room, fields)
+
+    async def access(self, room: str, user_id: str, now_ms: int) -> Access:
+        keys = self._keys.room(room)
+        async with self._available(), self._redis.pipeline(transaction=False) as pipe:
+            pipe.exists(keys.private)
+            pipe.hget(keys.roster, user_id)
+            pipe.sismember(keys.members, user_id)
+            pipe.hmget(keys.sanctions, [f"ban:{user_id}", f"mute:{user_id}"])
+            private, entry, v1_member, (ban, mute) = await pipe.execute()
+        member = _member(entry) if entry else Member(User(user_id, user_id), "member") if v1_member else None
+        return Access(private=bool(private), member=member, banned_until=_in_force(ban, now_ms),
+                      muted_until=_in_force(mute, now_ms))
+
+    async def room_for_invite(self, invite: str) -> str | None:
+        async with self._available():
+            room = await self._redis.get(self._keys.invite(invite))
+        return str(room) if room is not None else None
+
+    async def admit(self, room: str, member: Member, invite: str) -> bool:
+        async with self._available():
+            admitted = int(await self._admit(keys=self._roster_keys(room),
+                                             args=[member.user.id, _member_json(member), invite]))
+            if admitted == ADMITTED_NOW:
+                await self._beside(self._redis.sadd(self._keys.user(member.user.id).rooms, room))
+        return admitted > 0
+
+    async def roster(self, room: str) -> list[Member]:
+        keys = self._keys.room(room)
+        async with self._available(), self._redis.pipeline(transaction=False) as pipe:
+            pipe.hvals(keys.roster)
+            pipe.smembers(keys.members)
+            entries, v1_members = await pipe.execute()
+        members = [_member(entry) for entry in entries]
+        members += [Member(User(user_id, user_id), "member") for user_id in v1_members]
+        return sorted(members, key=roster_order)
+
+    async def put_member(self, room: str, user_id: str, name: str | None, role: Role | None) -> tuple[Member, bool]:
+        keys = self._keys.room(room)
+        async with self._available():
+            new, entry = await self._put_member(keys=[keys.roster, keys.members],
+                                                args=[user_id, name or "", role or ""])
+            await self._beside(self._redis.sadd(self._keys.user(user_id).rooms, room))
+        return _member(entry), bool(int(new))
+
+    async def remove_member(self, room: str, user_id: str) -> Member | None:
+        keys = self._keys.room(room)
+        async with self._available():
+            entry = await self._remove_member(keys=[keys.roster, keys.members], args=[user_id])
+            await self._beside(self._redis.srem(self._keys.user(user_id).rooms, room))
+        if entry is None:
+            return None
+        return _member(entry) if entry else Member(User(user_id, user_id), "member")
+
+    async def rooms_of(self, user_id: str) -> list[RoomSummary]:
+        async with self._available():
+            rooms = sorted(map(str, await self._redis.smembers(self._keys.user(user_id).rooms)))
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for room in rooms:
+                    keys = self._keys.room(room)
+                    pipe.hgetall(keys.private)
+                    pipe.hget(keys.roster, user_id)
+                    pipe.sismember(keys.members, user_id)
+                    pipe.hget(keys.meta, "seq")
+                    pipe.xrevrange(keys.log, "+", "-", count=1)
+                answers = await pipe.execute()
+        summaries = []
+        for index, room in enumerate(rooms):
+            fields, entry, v1_member, seq, newest = answers[5 * index:5 * index + 5]
+            if not entry and not v1_member:
+                continue  # the index is updated beside the roster: it may lag behind a removal
+            role = _member(entry).role if entry else "member"
+            last_ts = json.loads(newest[0][1]["m"])["ts"] if newest else 0
+            summaries.append(RoomSummary(info=_room_info(room, fields), role=role, seq=int(seq or 0), last_ts=last_ts))
+        return summaries
+
+    async def sanction(self, room: str, kind: Sanction, user_id: str, until_ms: int) -> None:
+        async with self._available():
+            await self._redis.hset(self._keys.room(room).sanctions, f"{kind}:{user_id}", until_ms)
+
+    async def lift(self, room: str, kind: Sanction, user_id: str) -> bool:
+        async with self._available():
+            return bool(await self._redis.hdel(self._keys.room(room).sanctions, f"{kind}:{user_id}"))
+
+
+def _room_info(room: str, fields: Mapping[Any, Any]) -> RoomInfo:
+    """From the private room hash (decoded as text, as `connect` sets it up); empty for a public room."""
+    title = fields.get("title")
+    return RoomInfo(room=room, private=bool(fields), title=str(title) if title else None)
+
+
+def _member_json(member: Member) -> str:
+    return compact_json(member.as_dict())
+
+
+def _member(entry: str) -> Member:
+    data = json.loads(entry)
+    return Member(User(data["id"], data["name"]), data["role"])
+
+
+def _in_force(ends: str | None, now_ms: int) -> int | None:
+    """A sanction's end (0: for good) while it holds; None once it has passed, or for none."""
+    if ends is None:
+        return None
+    until = int(ends)
+    return until if until == 0 or until > now_ms else None
