@@ -15,7 +15,14 @@ import { Room } from "./client/room.js";
 export { Emitter, Room };
 
 const ACK_TIMEOUT_MS = 10000;
-const REFUSED_RETRY_MS = 2000; // after a refusal that is not about the token (`internal`: the server's storage is away)
+// After a refusal that is not about the token (`internal`: the server's storage is away), and
+// between renewals of a token the server keeps refusing: 2 s, doubling up to 30 s, with jitter.
+const RETRY_FIRST_MS = 2000;
+const RETRY_MAX_MS = 30000;
+
+function retryDelay(attempt) {
+  return Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** attempt) * (0.75 + Math.random() / 2);
+}
 
 /** `POST /api/session`: resolves to `{token, user}`; rejects with an Error whose `code` is the server's. */
 export async function createSession(name, { baseUrl = "", fetch = globalThis.fetch } = {}) {
@@ -66,6 +73,9 @@ export class ChatClient extends Emitter {
     this.socket = null;
     this.tokenExpired = false; // the server said `token_expired`: its disconnect calls for a new token
     this.refreshing = null; // the refresh under way, if any
+    this.closed = false; // by `close()`, or by the app's backend (`disconnected`): no reconnecting
+    this.refusals = 0; // connects refused in a row, for the retry delay
+    this.retryTimer = null;
   }
 
   /** The signed-in user, `{id, name}`. */
@@ -90,12 +100,14 @@ export class ChatClient extends Emitter {
     this.socket.on("token_expiring", () => this.#refresh());
     this.socket.on("token_expired", () => { this.tokenExpired = true; });
     this.socket.on("notify", (event) => this.emit("notify", event && event.data));
-    this.socket.on("disconnected", (event) => this.emit("disconnected", { reason: event && event.reason }));
+    this.socket.on("disconnected", (event) => this.#ended(event && event.reason));
     return this;
   }
 
   /** Close for good: no more reconnects. */
   close() {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
     if (this.socket) this.socket.disconnect();
     this.#setStatus("offline");
   }
@@ -140,6 +152,8 @@ export class ChatClient extends Emitter {
 
   #connected() {
     this.connection += 1;
+    this.tokenExpired = false;
+    this.refusals = 0;
     this.#setStatus("online");
     for (const room of this.rooms.values()) room.join();
   }
@@ -159,20 +173,40 @@ export class ChatClient extends Emitter {
     if (code === "unauthorized") {
       // The token expired, was revoked, or the server's key changed; the official client does not retry this.
       this.#setStatus("offline");
+      if (this.refusals > 0) {
+        this.#retry(() => this.#renewAndReconnect()); // a renewed token refused again: back off
+        return;
+      }
+      this.refusals = 1;
       this.#renewAndReconnect();
       return;
     }
     this.#setStatus(this.socket.active ? "reconnecting" : "offline");
-    if (code && !this.socket.active) {
-      // refused for a passing reason (`internal`): the official client does not retry that either
-      setTimeout(() => {
-        if (!this.socket.connected && this.status === "offline") this.socket.connect();
-      }, REFUSED_RETRY_MS);
-    }
+    // refused for a passing reason (`internal`): the official client does not retry that either
+    if (code && !this.socket.active) this.#retry(() => this.socket.connect());
+  }
+
+  /** The app's backend ended this user's session: stay offline, whatever the transport does. */
+  #ended(reason) {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    this.socket.disconnect();
+    this.#setStatus("offline");
+    this.emit("disconnected", { reason });
+  }
+
+  /** Run `attempt` after the retry delay, unless the client was closed meanwhile. */
+  #retry(attempt) {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      if (!this.closed && !this.socket.connected) attempt();
+    }, retryDelay(this.refusals));
+    this.refusals += 1;
   }
 
   /** A new token from `renewSession`, then connect with it. */
   async #renewAndReconnect() {
+    if (this.closed) return;
     if (!this.renewSession) {
       this.emit("error", Object.assign(new Error("The server refused the token."), { code: "unauthorized" }));
       return;
