@@ -148,7 +148,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         recovery = joined.recovery
         return {"ok": True, "room": joined.room, "epoch": recovery.epoch, "seq": recovery.seq,
                 "messages": recovery.messages, "recovered": recovery.recovered,
-                "members": [user.as_dict() for user in joined.members], "role": joined.role}
+                "members": [online.as_dict() for online in joined.members], "role": joined.role}
 
     async def _leave(self, sid: str, payload: LeavePayload) -> Ack:
         await self._service.leave(sid, payload.room)
@@ -181,4 +181,4 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def _members(self, sid: str, payload: MembersPayload) -> Ack:
         members = await self._service.members(self._service.user_of(sid), payload.room)
-        return {"ok": True, "members": [user.as_dict() for user in members]}
+        return {"ok": True, "members": [online.as_dict() for online in members]}

@@ -69,10 +69,25 @@ class Connection:
 
 
 @dataclass(frozen=True, slots=True)
+class Online:
+    """A user online in a room, with their role there, if they have one."""
+
+    user: User
+    role: Role | None
+
+    def as_dict(self) -> dict[str, str]:
+        """The user object, with `role` where there is one."""
+        shown = {"id": self.user.id, "name": self.user.name}
+        if self.role:
+            shown["role"] = self.role
+        return shown
+
+
+@dataclass(frozen=True, slots=True)
 class Joined:
     room: str
     recovery: Recovery
-    members: list[User]
+    members: list[Online]
     role: Role | None  # the joiner's, where the room's roster gives one
 
 
@@ -175,7 +190,7 @@ class ChatService:
             raise
         if conn.closed:  # disconnected while we were awaiting: leave no ghost
             await self._drop_presence(conn, room)
-        members = await self._store.members(room)
+        members = await self._online(room)
         log.info("join", extra={"room": room, "user": conn.user.id, "conn": conn.id, "recovered": recovery.recovered})
         return Joined(room=room, recovery=recovery, members=members,
                       role=access.member.role if access.member else None)
@@ -219,11 +234,11 @@ class ChatService:
         await self._check_access(user, room, invite=None)
         return await self._store.history(room, before_seq, limit)
 
-    async def members(self, user: User, room: str) -> list[User]:
+    async def members(self, user: User, room: str) -> list[Online]:
         """Users online in `room`, with the same access rule as history."""
         check_room(room)
         await self._check_access(user, room, invite=None)
-        return await self._store.members(room)
+        return await self._online(room)
 
     async def create_private_room(self, user: User, capacity: int) -> PrivateRoom:
         """A new private room with `user` as its owner, and its invite token."""
@@ -254,6 +269,12 @@ class ChatService:
                 log.info("removed from room", extra={"room": room, "user": conn.user.id, "conn": conn.id})
 
     # --- rules shared by the operations above -------------------------------
+
+    async def _online(self, room: str) -> list[Online]:
+        """Users online in `room`, each with their role from its roster (read at the same time)."""
+        users, roster = await asyncio.gather(self._store.members(room), self._store.roster(room))
+        roles = {member.user.id: member.role for member in roster}
+        return [Online(user, roles.get(user.id)) for user in users]
 
     def _connection(self, conn_id: str) -> Connection:
         conn = self._connections.get(conn_id)

@@ -177,7 +177,7 @@ async def test_private_room_by_invite(server_url: str, new_context: NewContext) 
     await assert_exactly(ana, ["just between us", "indeed"])
 
     cyd = await open_chat(new_context, f"{server_url}/chat/{room}", "Cyd", expect_joined=False)
-    await expect(cyd.locator("#error")).to_have_text("You are not a member of this room")
+    await expect(cyd.locator("#error")).to_have_text("This room is private and you are not a member.")
     await expect(cyd.locator(MESSAGES)).to_have_count(0)
     await expect(cyd.locator("#members .member")).to_have_count(0)
     await expect(cyd.locator("#text")).to_be_disabled()

@@ -42,7 +42,8 @@ export async function createSession(name, { baseUrl = "", fetch = globalThis.fet
  * One connection to the `/chat` namespace.
  *
  * Events: "status" ("connecting" | "online" | "reconnecting" | "offline"),
- * "session" (a renewed `{token, user}`), "notify" (the `data` the app's backend
+ * "session" (a renewed `{token, user}`), "room_added" and "removed" (as the server
+ * sends them: this user gained or lost a room), "notify" (the `data` the app's backend
  * sent this user), "disconnected" (`{reason}`: the backend ended this user's
  * session, "revoked" or "disconnected"; the client stays offline), "error" (an
  * Error the client cannot recover from by itself, such as a refused token with
@@ -100,6 +101,12 @@ export class ChatClient extends Emitter {
     this.socket.on("token_expiring", () => this.#refresh());
     this.socket.on("token_expired", () => { this.tokenExpired = true; });
     this.socket.on("notify", (event) => this.emit("notify", event && event.data));
+    this.socket.on("moderation", (event) => this.#route(event, (room) => room.moderationEvent(event)));
+    this.socket.on("room_added", (event) => this.emit("room_added", event));
+    this.socket.on("removed", (event) => {
+      this.#route(event, (room) => room.removed(event));
+      this.emit("removed", event);
+    });
     this.socket.on("disconnected", (event) => this.#ended(event && event.reason));
     return this;
   }

@@ -27,11 +27,50 @@ function showError(message) {
   showText($("error"), message);
 }
 
+function sentence(text) {
+  return `${text.charAt(0).toUpperCase()}${text.slice(1)}${/[.!?]$/.test(text) ? "" : "."}`;
+}
+
 function joinErrorText(error) {
-  if (error.code === "forbidden") return "You are not a member of this room";
+  // not a member, banned, or too many rooms: the server's words say which
+  if (error.code === "forbidden") return sentence(error.message || "you may not use this room");
   if (error.code === "invalid_room") return `“${roomId}” is not a valid room name.`;
   if (error.code === "internal" || error.code === "rate_limited") return "Could not join the room yet; retrying…";
   return error.message || "Could not join the room.";
+}
+
+const ENDED_TEXT = {
+  kicked: "You were removed from this room by a moderator.",
+  banned: "You were banned from this room.",
+  removed: "You are no longer a member of this room.",
+  revoked: "You were signed out: sign in again in the app to continue.",
+  disconnected: "Your session was ended by the app.",
+};
+const NOTICE_MS = 8000;
+const ACTION_TEXT = { kick: "removed", ban: "banned", unban: "unbanned", mute: "muted", unmute: "unmuted" };
+
+/** The room is over for this user: say why, and leave nothing that looks alive. */
+function showEnded(reason) {
+  $("ended-text").textContent = ENDED_TEXT[reason] || "You can no longer use this room.";
+  $("ended").hidden = false;
+}
+
+let noticeTimer = null;
+/** A passing notice above the conversation: the app's `notify`, or a moderation in the room. */
+function showNotice(text) {
+  showText($("notice"), text);
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => showText($("notice"), ""), NOTICE_MS);
+}
+
+function noticeText(data) {
+  if (data && typeof data.text === "string") return data.text;
+  return `Notice: ${JSON.stringify(data)}`;
+}
+
+function moderationText({ action, user, by, until }) {
+  const when = until ? ` until ${new Date(until).toLocaleTimeString()}` : "";
+  return `${user.name} was ${ACTION_TEXT[action] || action} by ${by.name}${when}.`;
 }
 
 function showStatus(status) {
@@ -57,7 +96,14 @@ async function renewExpiredSession() {
 function start(session) {
   const client = new ChatClient({ io: window.io, session, renewSession: renewExpiredSession });
   const room = client.room(roomId, { invite });
-  const members = new MemberList($("members"), $("member-count"), client);
+  const members = new MemberList($("members"), $("member-count"), client, {
+    role: () => room.role,
+    moderate: async (action, user, extra) => {
+      const [error, ack] = await room.moderate(action, user.id, extra);
+      if (error) showError("The server did not answer; try again.");
+      else if (!ack.ok) showError(ack.error.message);
+    },
+  });
   const typingDisplay = new TypingDisplay($("typing"));
   const typingNotifier = new TypingNotifier((typing) => room.typing(typing));
   const view = new MessageView($("messages"), {
@@ -101,6 +147,12 @@ function start(session) {
     members.render();
   });
   client.on("error", (error) => showError(error.message));
+  client.on("notify", (data) => showNotice(noticeText(data)));
+  client.on("disconnected", ({ reason }) => {
+    showEnded(reason);
+    members.clear();
+    composer.setEnabled(false);
+  });
 
   room.on("reset", ({ messages }) => {
     view.reset(messages);
@@ -139,6 +191,13 @@ function start(session) {
     $("online-summary").textContent = users.length ? `${users.length} online` : "";
   });
   room.on("presence", ({ user, status }) => status === "left" && typingDisplay.forget(user.id));
+  room.on("moderation", (event) => showNotice(moderationText(event)));
+  room.on("removed", ({ reason }) => {
+    showEnded(reason);
+    members.clear();
+    typingDisplay.clear();
+    composer.setEnabled(false);
+  });
   room.on("typing", ({ user, typing }) => typingDisplay.update(user, typing));
 
   // The browser knows first when the network is back: do not wait for the next backoff step.

@@ -18,6 +18,7 @@ const MAX_HISTORY_LIMIT = 100; // the contract's largest `history` page
  * - "messages" `{messages, reason}`: new messages, oldest first; reason is "live", "recovered", "gap" or "older";
  * - "joined" `{recovered, members}` after each successful join; "join-error" `{error, retrying}`;
  * - "members" `{members}`, "presence" `{user, status}`, "typing" `{user, typing}` (never about oneself);
+ * - "moderation" (the server's announcement), "removed" `{reason}` (we lost the room; it is left);
  * - "outbox" `{entry}` when a message being sent changes state; "stored" `{entry, message}` once stored.
  */
 export class Room extends Emitter {
@@ -30,7 +31,9 @@ export class Room extends Emitter {
     this.joined = false;
     this.hasOlder = false; // older messages than the lowest held remain on the server
     this.log = new RoomLog();
-    this.members = new Map(); // user id -> user
+    this.members = new Map(); // user id -> user, with `role` where the user has one in the room
+    this.role = null; // ours here, from the last join ack
+    this.roles = new Map(); // user id -> role, from the last join ack, for users who join later
     this.liveDuringJoin = null; // message events that arrive between join and its ack
     this.loadingOlder = null;
     this.outbox = new Outbox({
@@ -115,15 +118,42 @@ export class Room extends Emitter {
 
   presence(event) {
     if (!event.user) return;
-    if (event.status === "joined") this.members.set(event.user.id, event.user);
+    if (event.status === "joined") this.members.set(event.user.id, this.#withRole(event.user));
     else if (event.status === "left") this.members.delete(event.user.id);
     this.emit("presence", { user: event.user, status: event.status });
     this.emit("members", { members: [...this.members.values()] });
   }
 
+  /** A `moderation` announcement for this room. */
+  moderationEvent(event) {
+    this.emit("moderation", event);
+  }
+
+  /**
+   * We lost this room (`removed`: removed by the app, kicked or banned): the server has taken
+   * this connection out. Stop re-joining it, drop what waits to be sent, and say why.
+   */
+  removed(event) {
+    this.client.rooms.delete(this.id);
+    this.disconnected();
+    for (const clientId of [...this.outbox.entries.keys()]) this.outbox.remove(clientId);
+    this.members.clear();
+    this.emit("removed", { reason: event.reason });
+  }
+
+  /** `kick`, `ban`, `unban`, `mute` or `unmute` the user `userId` here; resolves to `[error or null, ack]`. */
+  moderate(action, userId, extra = {}) {
+    return this.client.request(action, { room: this.id, user_id: userId, ...extra });
+  }
+
   typingEvent(event) {
     if (!event.user || event.user.id === this.client.user.id) return;
     this.emit("typing", { user: event.user, typing: Boolean(event.typing) });
+  }
+
+  #withRole(user) {
+    const role = this.roles.get(user.id);
+    return role ? { ...user, role } : user;
   }
 
   /** Keep the messages with a new seq and announce them; returns those. */
@@ -150,6 +180,8 @@ export class Room extends Emitter {
     this.epoch = ack.epoch;
     this.joined = true;
     this.invite = null;
+    this.role = ack.role ?? null;
+    this.roles = new Map((ack.members || []).filter((user) => user.role).map((user) => [user.id, user.role]));
     this.members = new Map((ack.members || []).map((user) => [user.id, user]));
     this.emit("joined", { recovered: Boolean(ack.recovered), members: [...this.members.values()] });
     this.emit("members", { members: [...this.members.values()] });
