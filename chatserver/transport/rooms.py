@@ -33,22 +33,20 @@ class DirectEmit:
         if not each_args:  # all held back for order
             return
         skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
-        recipients = [(sid, eio_sid) for sid, eio_sid in self.get_participants(namespace, room) if sid not in skip]
-        if not recipients:
+        eio_sids = [eio_sid for sid, eio_sid in self.get_participants(namespace, room) if sid not in skip]
+        if not eio_sids:
             return
-        eio_sids = [eio_sid for _, eio_sid in recipients]
         over: list[str] = []
         for args in each_args:
             packet = self.server.packet_class(socketio.packet.EVENT, namespace=namespace, data=[event, *args])
             over += self.server.eio.deliver(eio_sids, packet.encode())
         self.server.eio.cut_off(over)
-        if self.user_events and room is not None:
-            user = user_room(room)
-            if user is not None:
-                reached = [sid for sid, _ in recipients]
-                for args in each_args:
-                    for handler in self.user_events:
-                        handler(user, event, args[0] if args else None, reached)
+        user = user_room(room) if self.user_events and room is not None else None
+        if user is not None:  # a user's few connections: looked up again rather than on every room's path
+            reached = [sid for sid, _ in self.get_participants(namespace, room) if sid not in skip]
+            for args in each_args:
+                for handler in self.user_events:
+                    handler(user, event, args[0] if args else None, reached)
 
 
 class IndexedRooms:
