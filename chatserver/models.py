@@ -25,6 +25,9 @@ REASON_MAX = 200
 TITLE_MAX = 100
 MEMBERS_PER_REQUEST = 1000
 SANCTION_MAX_SECONDS = 10 * 365 * 86_400
+QUOTE_LENGTH = 100  # characters of the answered message a reply quotes
+EMOJI_MAX = 16
+REACTIONS_MAX = 20  # different emoji on one message
 
 # JSON without spaces; one encoder for every call (`json.dumps` with `separators` builds one each time)
 compact_json = json.JSONEncoder(separators=(",", ":")).encode
@@ -35,14 +38,27 @@ class UserDict(TypedDict):
     name: str
 
 
+class QuoteDict(TypedDict):
+    """What a reply quotes of the message it answers, as it was when the reply was sent."""
+
+    seq: int
+    user: UserDict
+    text: str  # the first `QUOTE_LENGTH` characters
+
+
 class MessageDict(TypedDict):
     id: str
     room: str
     seq: int
+    rev: int  # the room's event counter at the message's creation or its latest change
     user: UserDict
     text: str
     ts: int
     client_id: str | None
+    edited_at: int | None
+    deleted: bool
+    reactions: dict[str, list[str]]  # emoji -> ids of the users who gave it, in order
+    reply_to: QuoteDict | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +74,12 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """A place in a room's stream: the `seq` of a message within an `epoch`."""
+    """A place in a room's stream: the `seq` of a message within an `epoch`, and the room's
+    `rev` there when the client tracks changes (None for a version-1 client)."""
 
     seq: int
     epoch: str
+    rev: int | None = None
 
 
 SYSTEM_USER = User(id="system", name="System")  # who speaks and acts for the app's backend
@@ -109,6 +127,29 @@ def clean_name(raw: str, limit: int = NAME_MAX) -> str | None:
     return name
 
 
+EMOJI_RULE = f"an emoji is 1 to {EMOJI_MAX} characters, without white space or control characters"
+
+
+def is_emoji(raw: str) -> bool:
+    """Whether `raw` is a reaction the contract accepts: 1 to `EMOJI_MAX` characters, no
+    white space, and nothing invisible but what emoji are built with (the zero-width joiner
+    and the tag characters of subdivision flags)."""
+    if not 1 <= len(raw) <= EMOJI_MAX or not is_unicode(raw):
+        return False
+    return not any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp", "Zs")
+                   or (unicodedata.category(ch) == "Cf" and not _builds_emoji(ch))
+                   for ch in raw)
+
+
+def _builds_emoji(ch: str) -> bool:
+    return ch == "\u200d" or "\U000e0020" <= ch <= "\U000e007f"
+
+
+def quote_of(message: MessageDict) -> QuoteDict:
+    """What a reply to `message` quotes of it."""
+    return {"seq": message["seq"], "user": message["user"], "text": message["text"][:QUOTE_LENGTH]}
+
+
 def is_unicode(text: str) -> bool:
     """False when `text` holds lone surrogates ("\\ud800" in JSON): not Unicode, and
     clients in stricter languages fail on the whole payload that carries it."""
@@ -140,6 +181,7 @@ RoomId = str  # validated separately so a bad room gets `invalid_room`, not `inv
 ClientId = Annotated[str, StringConstraints(min_length=1, max_length=CLIENT_ID_MAX)]
 SeqNumber = Annotated[int, Field(ge=0, le=2**53)]
 BeforeSeq = Annotated[int, Field(ge=1, le=2**53)]
+MessageSeq = Annotated[int, Field(ge=1, le=2**53)]
 HistoryLimit = Annotated[int, Field(ge=1, le=HISTORY_LIMIT_MAX)]
 InviteToken = Annotated[str, StringConstraints(min_length=1, max_length=INVITE_MAX)]
 
@@ -160,6 +202,7 @@ class Payload(StrictModel):
 class SincePayload(StrictModel):
     seq: SeqNumber
     epoch: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    rev: SeqNumber | None = None
 
 
 class JoinPayload(Payload):
@@ -174,6 +217,26 @@ class LeavePayload(Payload):
 class MessagePayload(Payload):
     text: str
     client_id: ClientId | None = None
+    reply_to: MessageSeq | None = None
+
+
+class EditPayload(Payload):
+    seq: MessageSeq
+    text: str
+
+
+class DeletePayload(Payload):
+    seq: MessageSeq
+
+
+class ReactPayload(Payload):
+    seq: MessageSeq
+    emoji: str  # its rule (`clean_emoji`) answers in words of its own
+    on: bool
+
+
+class ReadPayload(Payload):
+    seq: SeqNumber
 
 
 class TypingPayload(Payload):
@@ -237,6 +300,10 @@ class PublishUser(StrictModel):
 class PublishRequest(StrictModel):
     text: str
     user: PublishUser | None = None
+
+
+class EditRequest(StrictModel):
+    text: str
 
 
 class MemberRequest(StrictModel):

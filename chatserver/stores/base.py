@@ -9,14 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from ..models import Member, MessageDict, Position, Role, User, UserDict
+from ..models import Member, MessageDict, Position, QuoteDict, Role, User, UserDict
 
 Sanction = Literal["ban", "mute"]
+ChangeKind = Literal["edit", "delete", "react"]
 
 
 @dataclass(frozen=True, slots=True)
 class Draft:
-    """A message before the store gives it a `seq`."""
+    """A message before the store gives it a `seq` and a `rev`; `reply_to` is the `seq`
+    of the message it answers, which the store quotes."""
 
     id: str
     room: str
@@ -24,11 +26,47 @@ class Draft:
     text: str
     ts: int
     client_id: str | None
+    reply_to: int | None = None
 
-    def as_message(self, seq: int) -> MessageDict:
-        """The message as stored and delivered, at position `seq`."""
-        return {"id": self.id, "room": self.room, "seq": seq, "user": self.user,
-                "text": self.text, "ts": self.ts, "client_id": self.client_id}
+    def as_message(self, seq: int, rev: int, quote: QuoteDict | None = None) -> MessageDict:
+        """The message as stored and delivered, at position `seq` and room event `rev`."""
+        return {"id": self.id, "room": self.room, "seq": seq, "rev": rev, "user": self.user,
+                "text": self.text, "ts": self.ts, "client_id": self.client_id,
+                "edited_at": None, "deleted": False, "reactions": {}, "reply_to": quote}
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One change to the stored message `seq` of `room`, made at `ts` (Unix ms) by the user
+    `actor` (None: the app's backend): an edit to `text`, a delete, or `emoji` given
+    (`on`) or taken back."""
+
+    room: str
+    seq: int
+    kind: ChangeKind
+    actor: str | None
+    ts: int
+    text: str = ""
+    emoji: str = ""
+    on: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    message: MessageDict  # in its state after the change
+    changed: bool  # False: nothing to change (a reaction given twice, a message deleted twice)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadState:
+    """Where a user's reading of a room stands: read up to `last_read`, and `unread`
+    messages after it that others sent and that are not deleted, counted up to `UNREAD_MAX`."""
+
+    last_read: int
+    unread: int
+
+
+UNREAD_MAX = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +86,17 @@ class Appended:
 
 @dataclass(frozen=True, slots=True)
 class Recovery:
-    """What a joining client gets: the room's position and the messages it needs."""
+    """What a joining client gets: the room's position, the messages it needs, the older
+    ones that changed since it last saw them (None when it does not track `rev`), and
+    the joiner's read state there."""
 
     epoch: str
     seq: int
+    rev: int
     messages: list[MessageDict]
+    updated: list[MessageDict] | None
     recovered: bool
+    read: ReadState
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +137,14 @@ class RoomInfo:
 
 @dataclass(frozen=True, slots=True)
 class RoomSummary:
-    """One room of a user's list: the room, the user's role there, and where its history stands."""
+    """One room of a user's list: the room, the user's role there (None: a public room the
+    user only read in), where its history stands, and where the user's reading stands."""
 
     info: RoomInfo
-    role: Role
+    role: Role | None
     seq: int
     last_ts: int  # of its newest message, 0 for none
+    read: ReadState
 
 
 class MessageStore(Protocol):
@@ -116,9 +161,13 @@ class MessageStore(Protocol):
            (nothing stored, no rate-limit cost);
         2. if `rate` is given and its user already made `rate.limit` appends in the
            last `rate.window` seconds, raise `RateLimited` with the seconds to wait;
-        3. otherwise give it `seq` = previous + 1 (1 for a new epoch), append it,
-           trim history to the last `history_size`, and remember its `client_id`.
-        4. publish the stored message to the other instances as the `message` room
+        3. if `draft.reply_to` is not the `seq` of a message in history that is not
+           deleted, raise `InvalidPayload`;
+        4. otherwise give it `seq` = previous + 1 (1 for a new epoch) and the room's next
+           `rev`, quote the message it answers, append it, trim history to the last
+           `history_size`, remember its `client_id`, and, if `moderated`, mark the room
+           read up to it for its user.
+        5. publish the stored message to the other instances as the `message` room
            event, in that same step, where there are any (`RedisStore` built with a
            `RoomPublisher`; `MemoryStore` has nobody to tell). The caller then
            delivers it on this instance only.
@@ -126,19 +175,50 @@ class MessageStore(Protocol):
         """
         ...
 
-    async def recover(self, room: str, since: Position | None, *, latest: int) -> Recovery:
-        """The room's epoch and latest `seq`, with messages for a joining client.
+    async def change(self, change: Change, *, rate: RateLimit | None, max_reactions: int) -> Changed:
+        """Apply `change` to its message as ONE atomic step, like `append`:
 
-        With `since` in the current epoch and every message after `since.seq`
-        still in history: exactly those messages, oldest first, `recovered=True`.
-        Otherwise: the last `latest` messages, oldest first, `recovered=False`.
-        An unknown room gets a fresh epoch, `seq` 0 and no messages.
+        1. `NotFound` if the message is not (or no longer) in history;
+        2. `Forbidden` unless the actor may: an edit is the author's, a delete the author's
+           or a room owner's or moderator's (the roster says), a reaction anyone's; the
+           backend (`actor` None) may edit and delete any; a user muted in the room may
+           neither edit nor react; a deleted message takes no edit or reaction, and a
+           message no more than `max_reactions` different emoji;
+        3. when it changes nothing (a reaction given twice, one taken back that was not
+           given, a delete of a deleted message): the message as it is, `changed=False`,
+           at no rate cost;
+        4. `RateLimited` as for `append`;
+        5. otherwise the message takes the room's next `rev`, is stored in its new state
+           and published as the `message_updated` room event, in that same step.
+        """
+        ...
+
+    async def recover(self, room: str, since: Position | None, *, latest: int, reader: str | None = None) -> Recovery:
+        """The room's epoch, latest `seq` and `rev`, with messages for a joining client,
+        and the read state of the user `reader` there (0 and 0 for None).
+
+        With `since` in the current epoch and every message after `since.seq` still in
+        history: exactly those messages, oldest first; with `since.rev`, also `updated`:
+        every message with `seq` <= `since.seq` whose `rev` is above `since.rev`, in `rev`
+        order; `recovered=True` when all of them are still in history. Otherwise: the
+        last `latest` messages, oldest first, `recovered=False`. Messages are in their
+        current state. An unknown room gets a fresh epoch, `seq` and `rev` 0 and no messages.
         """
         ...
 
     async def history(self, room: str, before_seq: int | None, limit: int) -> Page:
         """Up to `limit` messages with `seq` below `before_seq` (default: all),
-        the newest of those, oldest first; `has_more` when older ones remain."""
+        the newest of those, oldest first, in their current state; `has_more` when older ones remain."""
+        ...
+
+    async def mark_read(self, room: str, user_id: str, seq: int) -> tuple[int, bool]:
+        """Record that `user_id` read `room` up to `seq` (at most the room's latest); the
+        mark only moves forward. Returns the mark and whether it moved. A public room
+        read in joins the user's `rooms_of`."""
+        ...
+
+    async def last_reads(self, room: str, user_ids: list[str]) -> dict[str, int]:
+        """Each user's read mark in `room` (0 for never read)."""
         ...
 
 
@@ -229,7 +309,8 @@ class RoomStore(Protocol):
         ...
 
     async def rooms_of(self, user_id: str) -> list[RoomSummary]:
-        """The rooms whose roster holds `user_id`, each with its state."""
+        """The rooms whose roster holds `user_id`, and the public rooms the user marked
+        read in, each with its state and the user's read state."""
         ...
 
     async def sanction(self, room: str, kind: Sanction, user_id: str, until_ms: int) -> None:

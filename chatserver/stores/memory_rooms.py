@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from ..errors import Conflict
 from ..models import ROLES, Member, Role, User
-from .base import Access, PrivateRoom, RoomInfo, RoomSummary, Sanction
+from .base import Access, PrivateRoom, ReadState, RoomInfo, RoomSummary, Sanction
 
 
 def roster_order(member: Member) -> tuple[int, str, str]:
@@ -16,7 +16,7 @@ def roster_order(member: Member) -> tuple[int, str, str]:
 
 
 class MemoryRooms:
-    """Who may use which room, in process memory. `MemoryStore` supplies `_latest`."""
+    """Who may use which room, in process memory. `MemoryStore` supplies `_latest` and `_read_state`."""
 
     def __init__(self) -> None:
         self._private: dict[str, PrivateRoom] = {}
@@ -27,6 +27,10 @@ class MemoryRooms:
 
     def _latest(self, room: str) -> tuple[int, int]:
         """The room's latest `seq` and the `ts` of its newest message (0, 0 for none)."""
+        raise NotImplementedError
+
+    def _read_state(self, room: str, user_id: str) -> ReadState:
+        """Where `user_id`'s reading of `room` stands."""
         raise NotImplementedError
 
     async def create_private_room(self, room: PrivateRoom, owner: Member) -> None:
@@ -50,6 +54,9 @@ class MemoryRooms:
         return existing is None, added
 
     async def room_info(self, room: str) -> RoomInfo:
+        return self._info(room)
+
+    def _info(self, room: str) -> RoomInfo:
         private = self._private.get(room)
         return RoomInfo(room=room, private=private is not None, title=private.title if private else None)
 
@@ -95,12 +102,13 @@ class MemoryRooms:
         return member
 
     async def rooms_of(self, user_id: str) -> list[RoomSummary]:
-        summaries = []
-        for room in self._rooms_of_user.get(user_id, ()):
-            member = self._rosters[room][user_id]
-            seq, last_ts = self._latest(room)
-            summaries.append(RoomSummary(info=await self.room_info(room), role=member.role, seq=seq, last_ts=last_ts))
-        return summaries
+        return [self._summary(room, user_id, self._rosters[room][user_id].role)
+                for room in self._rooms_of_user.get(user_id, ())]
+
+    def _summary(self, room: str, user_id: str, role: Role | None) -> RoomSummary:
+        seq, last_ts = self._latest(room)
+        return RoomSummary(info=self._info(room), role=role, seq=seq, last_ts=last_ts,
+                           read=self._read_state(room, user_id))
 
     async def sanction(self, room: str, kind: Sanction, user_id: str, until_ms: int) -> None:
         self._sanctions[(room, kind, user_id)] = until_ms

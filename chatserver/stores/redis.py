@@ -5,25 +5,26 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Sequence
-from typing import Any
 
 from redis.exceptions import RedisClusterException, RedisError
 
 from ..backplane.clients import COMMAND_TIMEOUT, RedisClient
-from ..backplane.publish import RoomPublisher
+from ..backplane.publish import PublishFrame, RoomPublisher
 from ..backplane.topology import Topology
-from ..errors import Forbidden, RateLimited
-from ..models import MessageDict, Position, compact_json
+from ..errors import Forbidden, InvalidPayload, NotFound, RateLimited
+from ..models import QUOTE_LENGTH, MessageDict, Position, compact_json
 from . import redis_scripts as lua
-from .base import Appended, Draft, Page, RateLimit, Recovery
-from .memory import SANCTIONED, new_epoch
+from .base import UNREAD_MAX, Appended, Change, Changed, Draft, Page, RateLimit, ReadState, Recovery
+from .changes import NOT_IN_HISTORY
+from .memory import BAD_REPLY, SANCTIONED, new_epoch
 from .redis_keys import Keys
 from .redis_rooms import RedisRooms
 
 log = logging.getLogger(__name__)
 
-DUPLICATE, LIMITED, SANCTIONED_OUTCOME = 1, 2, 3  # the append script's outcomes besides 0, stored
+DUPLICATE, LIMITED, SANCTIONED_OUTCOME, BAD_REPLY_OUTCOME = 1, 2, 3, 4  # APPEND's outcomes besides 0, stored
+UNCHANGED, FORBIDDEN_OUTCOME, NOT_FOUND_OUTCOME = 1, 3, 4  # CHANGE's, besides 0 (changed) and LIMITED
+NO_FRAME = ("", "", "", "")  # publish nothing
 TURN_WAIT = 5.0  # seconds an operation may wait for its turn on a Cluster (a burst queues; an outage fails fast)
 
 
@@ -42,8 +43,11 @@ class RedisStore(RedisRooms):
         self._rate_apart = topology.traits.spread
         self._publisher = publisher
         self._append = self._batched(lua.APPEND)
+        self._change = self._batched(lua.CHANGE)
         self._rate = self._batched(lua.RATE)
         self._recover = self._script(lua.RECOVER)
+        self._history = self._script(lua.HISTORY)
+        self._mark_read = self._script(lua.MARK_READ)
         self._init_rooms()
         self._revoke = self._script(lua.REVOKE)
 
@@ -53,37 +57,67 @@ class RedisStore(RedisRooms):
                      rate: RateLimit | None, moderated: bool = False) -> Appended:
         # Nothing may wait before `self._append` is called (but on a Cluster, which does not
         # pipeline): the call's place in line is a pipelined message's place in its room.
-        message = draft.as_message(0)
-        # stored as JSON without `seq`; the script writes the `seq` it allocates in front
-        body = compact_json({key: value for key, value in message.items() if key != "seq"})
+        message = draft.as_message(0, 0)
+        # stored as JSON without `seq`, `rev` and `reply_to`: the script writes them
+        body = compact_json({key: value for key, value in message.items() if key not in ("seq", "rev", "reply_to")})
         room = self._keys.room(draft.room)
         dedupe = room.dedupe(draft.user["id"], draft.client_id) if draft.client_id else None
         in_script = rate if not self._rate_apart else None
-        publish = self._publisher.frame(draft.room, "message") if self._publisher else None
-        keys = [room.meta, room.log, room.sanctions, *([dedupe] if dedupe else []),
+        keys = [*room.history, room.sanctions, room.reads, *([dedupe] if dedupe else []),
                 *([self._keys.rate(in_script.key)] if in_script else [])]
         args: list[str | int] = [new_epoch(), body, history_size, int(dedupe_ttl * 1000),
-                                 in_script.limit if in_script else 0, int(in_script.window * 1000) if in_script else 0,
-                                 draft.id,
-                                 *((publish.channel, publish.prefix, publish.suffix, publish.command)
-                                   if publish else ("", "", "", "")),
-                                 "1" if dedupe else "", draft.user["id"] if moderated else "", draft.ts]
+                                 *_rate_args(in_script, draft.id), draft.user["id"] if moderated else "", draft.ts,
+                                 "1" if dedupe else "", draft.reply_to if draft.reply_to is not None else "",
+                                 QUOTE_LENGTH, *self._frame(draft.room, "message")]
         async with self._available():
             if rate is not None and self._rate_apart:
                 first = await self._count_rate_apart(rate, draft.id, dedupe)
                 if first is not None:
-                    return Appended(message=json.loads(first), duplicate=True)
-            outcome, value = await self._append(keys=keys, args=args)
-            if int(outcome) == DUPLICATE and rate is not None and self._rate_apart:
-                await self._redis.zrem(self._keys.rate(rate.key), draft.id)  # a retry costs no rate
+                    return Appended(message=_message(first), duplicate=True)
+            outcome, *values = await self._append(keys=keys, args=args)
+            if int(outcome) != 0 and rate is not None and self._rate_apart:
+                await self._redis.zrem(self._keys.rate(rate.key), draft.id)  # a retry or a refusal costs no rate
         if int(outcome) == LIMITED:
-            raise RateLimited(retry_after=round(int(value) / 1000, 3))
+            raise RateLimited(retry_after=round(int(values[0]) / 1000, 3))
         if int(outcome) == SANCTIONED_OUTCOME:
             raise Forbidden(SANCTIONED)
+        if int(outcome) == BAD_REPLY_OUTCOME:
+            raise InvalidPayload(BAD_REPLY)
         if int(outcome) == DUPLICATE:
-            return Appended(message=json.loads(value), duplicate=True)
-        message["seq"] = int(value)
+            return Appended(message=_message(values[0]), duplicate=True)
+        seq, rev, quote = values
+        message["seq"], message["rev"] = int(seq), int(rev)
+        message["reply_to"] = json.loads(quote) if quote else None
         return Appended(message=message, duplicate=False)
+
+    async def change(self, change: Change, *, rate: RateLimit | None, max_reactions: int) -> Changed:
+        room = self._keys.room(change.room)
+        in_script = rate if not self._rate_apart else None
+        member = f"{change.kind}:{change.seq}:{new_epoch()}"
+        keys = [*room.history, room.sanctions, room.roster, *([self._keys.rate(in_script.key)] if in_script else [])]
+        args: list[str | int] = [change.kind, change.seq, change.actor or "", change.ts,
+                                 change.text or change.emoji, "1" if change.on else "0", max_reactions,
+                                 *_rate_args(in_script, member), *self._frame(change.room, "message_updated")]
+        async with self._available():
+            if rate is not None and self._rate_apart:
+                await self._count_rate_apart(rate, member, None)
+            outcome, *values = await self._change(keys=keys, args=args)
+            if int(outcome) != 0 and rate is not None and self._rate_apart:
+                await self._redis.zrem(self._keys.rate(rate.key), member)  # nothing changed: no rate cost
+        if int(outcome) == LIMITED:
+            raise RateLimited(retry_after=round(int(values[0]) / 1000, 3))
+        if int(outcome) == FORBIDDEN_OUTCOME:
+            raise Forbidden(str(values[0]))
+        if int(outcome) == NOT_FOUND_OUTCOME:
+            raise NotFound(NOT_IN_HISTORY)
+        return Changed(message=_message(values[0]), changed=int(outcome) == 0)
+
+    def _frame(self, room: str, event: str) -> tuple[str, str, str, str]:
+        """How the scripts publish `event` of `room` to the other instances (see `_PUBLISH`)."""
+        if self._publisher is None:
+            return NO_FRAME
+        frame: PublishFrame = self._publisher.frame(room, event)
+        return frame.command, frame.channel, frame.prefix, frame.suffix
 
     async def _count_rate_apart(self, rate: RateLimit, member: str, dedupe: str | None) -> str | None:
         """Count an append in the user's rate window, in its own slot. When the window is
@@ -98,23 +132,46 @@ class RedisStore(RedisRooms):
             raise RateLimited(retry_after=round(wait / 1000, 3))
         return str(first)
 
-    async def recover(self, room: str, since: Position | None, *, latest: int) -> Recovery:
+    async def recover(self, room: str, since: Position | None, *, latest: int, reader: str | None = None) -> Recovery:
         keys = self._keys.room(room)
-        args: list[str | int] = [new_epoch(), since.seq if since else -1, since.epoch if since else "", latest]
+        since_rev = since.rev if since is not None and since.rev is not None else -1
+        args: list[str | int] = [new_epoch(), since.seq if since else -1, since.epoch if since else "", latest,
+                                 since_rev, reader or "", compact_json(reader or ""), UNREAD_MAX]
         async with self._available():
-            epoch, seq, recovered, entries = await self._recover(keys=[keys.meta, keys.log], args=args)
-        messages = _messages(entries)
-        if not int(recovered):
-            messages.reverse()  # XREVRANGE gave newest first
-        return Recovery(epoch=epoch, seq=int(seq), messages=messages, recovered=bool(int(recovered)))
+            epoch, seq, rev, recovered, last_read, unread, messages, updated = await self._recover(
+                keys=[*keys.history, keys.reads], args=args)
+        recovered = bool(int(recovered))
+        found = [_message(value) for value in messages]
+        if not recovered:
+            found.reverse()  # XREVRANGE gave newest first
+        return Recovery(epoch=epoch, seq=int(seq), rev=int(rev), messages=found,
+                        updated=[_message(value) for value in updated] if recovered and since_rev >= 0 else None,
+                        recovered=recovered, read=ReadState(int(last_read), int(unread)))
 
     async def history(self, room: str, before_seq: int | None, limit: int) -> Page:
         upper = f"(0-{before_seq}" if before_seq is not None else "+"
         async with self._available():
-            entries = await self._redis.xrevrange(self._keys.room(room).log, upper, "-", count=limit + 1) or []
-        messages = _messages(entries[:limit])
+            found = await self._history(keys=self._keys.room(room).history, args=[upper, limit + 1]) or []
+        messages = [_message(value) for value in found[:limit]]
         messages.reverse()
-        return Page(messages=messages, has_more=len(entries) > limit)
+        return Page(messages=messages, has_more=len(found) > limit)
+
+    # --- read state ---------------------------------------------------------
+
+    async def mark_read(self, room: str, user_id: str, seq: int) -> tuple[int, bool]:
+        keys = self._keys.room(room)
+        async with self._available():
+            mark, moved = await self._mark_read(keys=[*keys.history, keys.reads], args=[user_id, seq])
+            if int(mark) > 0 and not await self._redis.exists(keys.private):
+                await self._beside(self._redis.sadd(self._keys.user(user_id).read_in, room))
+        return int(mark), bool(int(moved))
+
+    async def last_reads(self, room: str, user_ids: list[str]) -> dict[str, int]:
+        if not user_ids:
+            return {}
+        async with self._available():
+            marks = await self._redis.hmget(self._keys.room(room).reads, user_ids)
+        return {user_id: int(mark or 0) for user_id, mark in zip(user_ids, marks, strict=True)}
 
     # --- users --------------------------------------------------------------
 
@@ -145,13 +202,18 @@ class RedisStore(RedisRooms):
         await self._redis.aclose()
 
 
-def _messages(entries: Sequence[Any]) -> list[MessageDict]:
-    """Messages out of stream entries `[id, [field, value]]` (or `(id, {field: value})`)."""
-    messages = []
-    for _, fields in entries:
-        value = fields["m"] if isinstance(fields, dict) else fields[1]
-        messages.append(json.loads(value))
-    return messages
+def _message(value: str) -> MessageDict:
+    """A stored message out of its JSON; one stored before messages could change gets the
+    fields it lacks, as it would have had them."""
+    message: MessageDict = json.loads(value)
+    if "rev" not in message:
+        message.update(rev=message["seq"], edited_at=None, deleted=False, reactions={}, reply_to=None)
+    return message
+
+
+def _rate_args(rate: RateLimit | None, member: str) -> tuple[int, int, str]:
+    """A script's rate arguments: limit (0: none), window in ms, and this call's member."""
+    return (rate.limit, int(rate.window * 1000), member) if rate is not None else (0, 0, "")
 
 
 def instance_id() -> str:

@@ -22,13 +22,34 @@ class RoomKeys:
 
     @property
     def meta(self) -> str:
-        """Hash: `seq` and `epoch`."""
+        """Hash: `seq`, `rev`, `epoch`, and `lost_rev` (the highest `rev` of a change whose
+        message has left history)."""
         return self.base + "meta"
 
     @property
     def log(self) -> str:
-        """Stream of messages, entry id `0-<seq>`."""
+        """Stream of messages as first stored, entry id `0-<seq>`."""
         return self.base + "log"
+
+    @property
+    def changed(self) -> str:
+        """Hash: `seq` to the current JSON of a message changed since it was stored."""
+        return self.base + "changed"
+
+    @property
+    def revs(self) -> str:
+        """Sorted set: the `seq` of each changed message, scored by its latest change's `rev`."""
+        return self.base + "revs"
+
+    @property
+    def history(self) -> list[str]:
+        """The keys every script on the room's history takes first: meta, log, changed, revs."""
+        return [self.meta, self.log, self.changed, self.revs]
+
+    @property
+    def reads(self) -> str:
+        """Hash: user id to the `seq` the user has read the room up to."""
+        return self.base + "reads"
 
     def dedupe(self, user_id: str, client_id: str) -> str:
         """String: the first message a user sent with this `client_id`."""
@@ -81,6 +102,11 @@ class UserKeys:
     def rooms(self) -> str:
         """Set: the rooms whose roster holds the user."""
         return self.base + "rooms"
+
+    @property
+    def read_in(self) -> str:
+        """Set: the public rooms the user marked read in."""
+        return self.base + "read_in"
 
     @property
     def revoked(self) -> str:

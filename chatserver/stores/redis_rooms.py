@@ -3,6 +3,7 @@ each room's in its slot; each user's index of rooms in the user's slot, updated 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from ..errors import Conflict
 from ..models import Member, Role, User, compact_json
 from . import redis_scripts as lua
-from .base import Access, PrivateRoom, RoomInfo, RoomSummary, Sanction
+from .base import UNREAD_MAX, Access, PrivateRoom, ReadState, RoomInfo, RoomSummary, Sanction
 from .memory_rooms import roster_order
 from .redis_presence import RedisPresence
 
@@ -27,6 +28,7 @@ class RedisRooms(RedisPresence):
         self._put_private_room = self._script(lua.PUT_PRIVATE_ROOM)
         self._put_member = self._script(lua.PUT_MEMBER)
         self._remove_member = self._script(lua.REMOVE_MEMBER)
+        self._read_state = self._script(lua.READ_STATE)
 
     def _roster_keys(self, room: str) -> list[str]:
         keys = self._keys.room(room)
@@ -114,8 +116,11 @@ class RedisRooms(RedisPresence):
         return _member(entry) if entry else Member(User(user_id, user_id), "member")
 
     async def rooms_of(self, user_id: str) -> list[RoomSummary]:
+        user = self._keys.user(user_id)
         async with self._available():
-            rooms = sorted(map(str, await self._redis.smembers(self._keys.user(user_id).rooms)))
+            with_roster, read_in = await asyncio.gather(self._redis.smembers(user.rooms),
+                                                          self._redis.smembers(user.read_in))
+            rooms = sorted(set(map(str, with_roster)) | set(map(str, read_in)))
             async with self._redis.pipeline(transaction=False) as pipe:
                 for room in rooms:
                     keys = self._keys.room(room)
@@ -125,14 +130,21 @@ class RedisRooms(RedisPresence):
                     pipe.hget(keys.meta, "seq")
                     pipe.xrevrange(keys.log, "+", "-", count=1)
                 answers = await pipe.execute()
+            reads = await asyncio.gather(*(self._read_state(
+                keys=[*self._keys.room(room).history, self._keys.room(room).reads],
+                args=[user_id, compact_json(user_id), UNREAD_MAX]) for room in rooms))
         summaries = []
         for index, room in enumerate(rooms):
             fields, entry, v1_member, seq, newest = answers[5 * index:5 * index + 5]
-            if not entry and not v1_member:
+            role = _member(entry).role if entry else "member" if v1_member else None
+            if role is None and fields:
+                continue  # a private room the user is not (or no longer) a member of
+            if role is None and room not in read_in:
                 continue  # the index is updated beside the roster: it may lag behind a removal
-            role = _member(entry).role if entry else "member"
             last_ts = json.loads(newest[0][1]["m"])["ts"] if newest else 0
-            summaries.append(RoomSummary(info=_room_info(room, fields), role=role, seq=int(seq or 0), last_ts=last_ts))
+            last_read, unread = reads[index]
+            summaries.append(RoomSummary(info=_room_info(room, fields), role=role, seq=int(seq or 0), last_ts=last_ts,
+                                         read=ReadState(int(last_read), int(unread))))
         return summaries
 
     async def sanction(self, room: str, kind: Sanction, user_id: str, until_ms: int) -> None:

@@ -5,26 +5,103 @@ slot (see `redis_keys.py`), so every script runs on a Redis Cluster too; the one
 exception, APPEND with a rate key, is used on a single server only.
 
 A room's history is a stream whose entry ids are `0-<seq>`, so `seq` ranges map
-directly onto XRANGE / XREVRANGE. The room's meta hash holds `seq` and `epoch`;
-if either the hash or the stream was lost (flush, eviction), the room starts
+directly onto XRANGE / XREVRANGE. A stream entry cannot change: a message changed
+after it was stored has its current JSON in the room's `changed` hash, which every
+read of history lays over the stream. The room's meta hash holds `seq`, `rev` and
+`epoch`; if either the hash or the stream was lost (flush, eviction), the room starts
 over under a new epoch, which tells clients their old `seq` numbers are void.
 """
 
 from __future__ import annotations
 
-# Shared prologue: make sure the room has an epoch consistent with its history.
-# KEYS[1] meta hash, KEYS[2] history stream; ARGV[1] epoch to use if a new one is needed.
+# A room's keys, in every script on a room's history: KEYS[1] meta hash, KEYS[2] history
+# stream, KEYS[3] `changed` hash (seq to the current JSON of each message changed since it
+# was stored), KEYS[4] `revs` sorted set (seq scored by the `rev` of its latest change).
+
+# Shared prologue: make sure the room has an epoch consistent with its history; returns
+# the epoch, the latest `seq` and the latest `rev` (a room stored before `rev` existed had
+# only messages: its `rev` is its `seq`).
 _ENSURE_EPOCH = """
-local function ensure_epoch(meta, log, fresh_epoch)
-  local epoch = redis.call('HGET', meta, 'epoch')
-  local seq = tonumber(redis.call('HGET', meta, 'seq') or '0')
-  if (not epoch) or (seq > 0 and redis.call('EXISTS', log) == 0) then
+local function ensure_epoch(fresh_epoch)
+  local epoch = redis.call('HGET', KEYS[1], 'epoch')
+  local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+  if (not epoch) or (seq > 0 and redis.call('EXISTS', KEYS[2]) == 0) then
     epoch = fresh_epoch
-    seq = 0
-    redis.call('DEL', log)
-    redis.call('HSET', meta, 'epoch', epoch, 'seq', 0)
+    redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+    redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0, 'rev', 0, 'lost_rev', 0)
+    return epoch, 0, 0
   end
-  return epoch, seq
+  return epoch, seq, tonumber(redis.call('HGET', KEYS[1], 'rev') or seq)
+end
+"""
+
+# Shared: the current JSON of message `seq` while it is in history, else nil.
+_CURRENT = """
+local function current(seq)
+  local entry = redis.call('XRANGE', KEYS[2], '0-' .. seq, '0-' .. seq)
+  if #entry == 0 then return nil end
+  return redis.call('HGET', KEYS[3], seq) or entry[1][2][2]
+end
+"""
+
+# Shared: stream entries as the messages' current JSON.
+_OVERLAY = """
+local function overlay(entries)
+  local messages = {}
+  local any_changed = redis.call('HLEN', KEYS[3]) > 0
+  for i, entry in ipairs(entries) do
+    messages[i] = (any_changed and redis.call('HGET', KEYS[3], string.sub(entry[1], 3))) or entry[2][2]
+  end
+  return messages
+end
+"""
+
+# Shared: forget the change of a message that left history; remember that a change up to
+# its `rev` can no longer be recovered (`lost_rev`).
+_FORGET_CHANGE = """
+local function forget_change(seq)
+  local rev = redis.call('ZSCORE', KEYS[4], seq)
+  if not rev then return end
+  redis.call('HDEL', KEYS[3], seq)
+  redis.call('ZREM', KEYS[4], seq)
+  if tonumber(rev) > tonumber(redis.call('HGET', KEYS[1], 'lost_rev') or '0') then
+    redis.call('HSET', KEYS[1], 'lost_rev', rev)
+  end
+end
+"""
+
+# Shared: where a user's reading of the room stands. `reads` is the room's hash of user id
+# to read mark, `quoted` the user id as JSON (as the stored messages spell it). Returns the
+# mark and the messages after it that others sent and that are not deleted, up to `max`.
+_READ_STATE = """
+local function read_state(reads, reader, quoted, max)
+  if reader == '' then return 0, 0 end
+  local last_read = tonumber(redis.call('HGET', reads, reader) or '0')
+  local any_changed = redis.call('HLEN', KEYS[3]) > 0
+  local unread, from = 0, '(0-' .. last_read
+  while unread < max do
+    local entries = redis.call('XRANGE', KEYS[2], from, '+', 'COUNT', 200)
+    if #entries == 0 then break end
+    for _, entry in ipairs(entries) do
+      local seq = string.sub(entry[1], 3)
+      local changed = any_changed and redis.call('HGET', KEYS[3], seq)
+      local others
+      if changed then
+        local message = cjson.decode(changed)
+        others = message.user.id ~= reader and message.deleted ~= true
+      else  -- as stored: the first "user" is the author's (a reply's quote comes after)
+        local json = entry[2][2]
+        local at = string.find(json, '"user":{"id":', 1, true) + 13
+        others = string.sub(json, at, at + #quoted) ~= quoted .. ','
+      end
+      if others then
+        unread = unread + 1
+        if unread == max then break end
+      end
+      from = '(' .. entry[1]
+    end
+  end
+  return last_read, unread
 end
 """
 
@@ -45,44 +122,159 @@ local function rate_wait(rate, limit, window, member)
 end
 """
 
-# KEYS: meta, log, sanctions, then the dedupe key if ARGV[12] is '1', then the rate key if ARGV[5] > 0
-# (only where one script may touch both slots: a single server; on a Cluster the rate
-# window is checked first by RATE, in the user's slot)
-# ARGV: fresh epoch, message JSON without seq (starts with '{'), history size,
-#       dedupe ttl ms, rate limit (0: none), rate window ms, rate member,
-#       announcement channel ('' for none), prefix, suffix (published around the message),
-#       announcement command (PUBLISH or SPUBLISH), '1' when a dedupe key is given,
-#       the sender's user id to check for a ban or mute ('' for none), now in ms
-# Returns {0, seq} stored, {1, first message JSON} duplicate, {2, retry_after_ms} rate limited,
-# {3, '0'} the sender is banned or muted.
-APPEND = _ENSURE_EPOCH + _RATE_WAIT + """
-local meta, log, sanctions = KEYS[1], KEYS[2], KEYS[3]
+# Shared: whether a sanction of `kind` holds for a user at `now` ms.
+_SANCTIONED = """
+local function sanctioned(sanctions, kind, user, now)
+  local ends = redis.call('HGET', sanctions, kind .. ':' .. user)
+  return ends and (ends == '0' or tonumber(ends) > now)
+end
+"""
+
+# Shared: the first `n` characters of UTF-8 text (as Python counts them: code points).
+_PREFIX = """
+local function prefix(text, n)
+  local at, count = 1, 0
+  while at <= #text and count < n do
+    local byte = string.byte(text, at)
+    if byte < 0x80 then at = at + 1 elseif byte < 0xE0 then at = at + 2
+    elseif byte < 0xF0 then at = at + 3 else at = at + 4 end
+    count = count + 1
+  end
+  return string.sub(text, 1, at - 1)
+end
+"""
+
+# Shared: publish a room event, framed as the other instances read it ('' channel: none).
+_PUBLISH = """
+local function publish(command, channel, before, payload, after)
+  if channel ~= '' then redis.call(command, channel, before .. payload .. after) end
+end
+"""
+
+# KEYS: the room's four (above), sanctions, reads; then the dedupe key if ARGV[10] is '1',
+# then the rate key if ARGV[5] > 0 (only where one script may touch both slots: a single
+# server; on a Cluster the rate window is checked first by RATE, in the user's slot)
+# ARGV: [1] fresh epoch, [2] message JSON without seq, rev and reply_to (an object),
+#       [3] history size, [4] dedupe ttl ms, [5] rate limit (0: none), [6] rate window ms,
+#       [7] rate member, [8] the sender's user id, checked for a ban or mute and marked read
+#       up to the message ('' for none), [9] now in ms, [10] '1' when a dedupe key is given,
+#       [11] the seq it replies to ('' for none), [12] characters a quote keeps,
+#       [13..16] publish command, channel, prefix, suffix (see `_PUBLISH`)
+# Returns {0, seq, rev, quote JSON or ''} stored, {1, first message JSON} duplicate,
+# {2, retry_after_ms} rate limited, {3} the sender is banned or muted, {4} no such message to reply to.
+APPEND = _ENSURE_EPOCH + _CURRENT + _FORGET_CHANGE + _RATE_WAIT + _SANCTIONED + _PREFIX + _PUBLISH + """
+local sanctions, reads = KEYS[5], KEYS[6]
 local dedupe, rate
-local next_key = 4
-if ARGV[12] == '1' then dedupe = KEYS[next_key]; next_key = next_key + 1 end
+local next_key = 7
+if ARGV[10] == '1' then dedupe = KEYS[next_key]; next_key = next_key + 1 end
 if tonumber(ARGV[5]) > 0 then rate = KEYS[next_key] end
 if dedupe then
   local first = redis.call('GET', dedupe)
   if first then return {1, first} end
 end
-if ARGV[13] ~= '' then
-  local now = tonumber(ARGV[14])
-  for _, ends in ipairs(redis.call('HMGET', sanctions, 'ban:' .. ARGV[13], 'mute:' .. ARGV[13])) do
-    if ends and (ends == '0' or tonumber(ends) > now) then return {3, '0'} end
-  end
+local sender, now = ARGV[8], tonumber(ARGV[9])
+if sender ~= '' and (sanctioned(sanctions, 'ban', sender, now) or sanctioned(sanctions, 'mute', sender, now)) then
+  return {3}
+end
+local quote = 'null'
+if ARGV[11] ~= '' then
+  local answered = current(ARGV[11])
+  if not answered then return {4} end
+  answered = cjson.decode(answered)
+  if answered.deleted == true then return {4} end
+  quote = cjson.encode({seq = answered.seq, user = answered.user, text = prefix(answered.text, tonumber(ARGV[12]))})
 end
 if rate then
   local wait = rate_wait(rate, tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7])
   if wait > 0 then return {2, tostring(wait)} end
 end
-local epoch, seq = ensure_epoch(meta, log, ARGV[1])
-seq = seq + 1
-local message = '{"seq":' .. seq .. ',' .. string.sub(ARGV[2], 2)
-redis.call('XADD', log, 'MAXLEN', tonumber(ARGV[3]), '0-' .. seq, 'm', message)
-redis.call('HSET', meta, 'seq', seq)
+local epoch, seq, rev = ensure_epoch(ARGV[1])
+seq, rev = seq + 1, rev + 1
+local message = '{"seq":' .. seq .. ',"rev":' .. rev .. ',' .. string.sub(ARGV[2], 2, -2)
+  .. ',"reply_to":' .. quote .. '}'
+local size = tonumber(ARGV[3])
+redis.call('XADD', KEYS[2], 'MAXLEN', size, '0-' .. seq, 'm', message)
+redis.call('HSET', KEYS[1], 'seq', seq, 'rev', rev)
+if seq > size then forget_change(seq - size) end
 if dedupe then redis.call('SET', dedupe, message, 'PX', ARGV[4]) end
-if ARGV[8] ~= '' then redis.call(ARGV[11], ARGV[8], ARGV[9] .. message .. ARGV[10]) end
-return {0, seq}
+if sender ~= '' then redis.call('HSET', reads, sender, seq) end
+publish(ARGV[13], ARGV[14], ARGV[15], message, ARGV[16])
+if quote == 'null' then quote = '' end
+return {0, seq, rev, quote}
+"""
+
+# KEYS: the room's four, sanctions, roster; then the rate key if ARGV[8] > 0 (as for APPEND).
+# ARGV: [1] kind (edit, delete, react), [2] seq, [3] actor's user id ('' the backend),
+#       [4] now in ms, [5] the new text (edit) or the emoji (react), [6] '1' to give the
+#       emoji, '0' to take it back, [7] most different emoji a message holds,
+#       [8] rate limit (0: none), [9] rate window ms, [10] rate member,
+#       [11..14] publish command, channel, prefix, suffix
+# The rules are `stores/changes.py`'s, in the same order.
+# Returns {0, message JSON} changed, {1, message JSON} nothing to change,
+# {2, retry_after_ms} rate limited, {3, why} forbidden, {4} not in history.
+CHANGE = _CURRENT + _RATE_WAIT + _SANCTIONED + _PUBLISH + """
+local kind, seq, actor, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local json = redis.call('HEXISTS', KEYS[1], 'epoch') == 1 and current(seq)
+if not json then return {4} end
+local message = cjson.decode(json)
+if actor == '' then
+  if kind == 'react' then return {3, 'the backend does not react'} end
+else
+  local own = message.user.id == actor
+  if kind == 'edit' and not own then return {3, 'only its author may edit a message'} end
+  if kind == 'delete' and not own then
+    local entry = redis.call('HGET', KEYS[6], actor)
+    local role = entry and cjson.decode(entry).role
+    if role ~= 'owner' and role ~= 'moderator' then
+      return {3, 'only its author, an owner or a moderator may delete a message'}
+    end
+  end
+  if kind ~= 'delete' and sanctioned(KEYS[5], 'mute', actor, now) then return {3, 'you are muted in this room'} end
+end
+if message.deleted == true then
+  if kind == 'delete' then return {1, json} end
+  return {3, 'the message was deleted'}
+end
+if type(message.reactions) ~= 'table' then message.reactions = {} end  -- stored before reactions existed
+if kind == 'edit' then
+  message.text, message.edited_at = ARGV[5], now
+elseif kind == 'delete' then
+  message.text, message.deleted, message.reactions = '', true, {}
+else
+  local emoji, on = ARGV[5], ARGV[6] == '1'
+  local users = message.reactions[emoji]
+  local at
+  for i, user in ipairs(users or {}) do if user == actor then at = i end end
+  if on == (at ~= nil) then return {1, json} end
+  if on and not users then
+    local count = 0
+    for _ in pairs(message.reactions) do count = count + 1 end
+    if count >= tonumber(ARGV[7]) then
+      return {3, 'a message holds at most ' .. ARGV[7] .. ' different emoji'}
+    end
+    message.reactions[emoji] = {actor}
+  elseif on then
+    table.insert(users, actor)
+  else
+    table.remove(users, at)
+    if #users == 0 then message.reactions[emoji] = nil end
+  end
+end
+if tonumber(ARGV[8]) > 0 then
+  local wait = rate_wait(KEYS[7], tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10])
+  if wait > 0 then return {2, tostring(wait)} end
+end
+local rev = tonumber(redis.call('HGET', KEYS[1], 'rev') or redis.call('HGET', KEYS[1], 'seq')) + 1
+message.rev = rev
+if message.edited_at == nil then message.edited_at = cjson.null end
+if message.reply_to == nil then message.reply_to = cjson.null end
+if message.deleted == nil then message.deleted = false end
+json = cjson.encode(message)
+redis.call('HSET', KEYS[1], 'rev', rev)
+redis.call('HSET', KEYS[3], seq, json)
+redis.call('ZADD', KEYS[4], rev, seq)
+publish(ARGV[11], ARGV[12], ARGV[13], json, ARGV[14])
+return {0, json}
 """
 
 # KEYS: a user's rate window. ARGV: limit, window ms, member.
@@ -91,23 +283,62 @@ RATE = _RATE_WAIT + """
 return rate_wait(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])
 """
 
-# KEYS: meta, log. ARGV: fresh epoch, since seq (-1: none), since epoch, latest.
-# Returns {epoch, seq, recovered (0/1), entries...} with entries as XRANGE gives them.
-RECOVER = _ENSURE_EPOCH + """
-local meta, log = KEYS[1], KEYS[2]
-local epoch, seq = ensure_epoch(meta, log, ARGV[1])
-local since, latest = tonumber(ARGV[2]), tonumber(ARGV[4])
+# KEYS: the room's four, reads. ARGV: [1] fresh epoch, [2] since seq (-1: none), [3] since
+# epoch, [4] latest, [5] since rev (-1: none), [6] reader's user id ('' none), [7] the same
+# as JSON, [8] most unread messages counted.
+# Returns {epoch, seq, rev, recovered (0/1), last_read, unread, {message JSON...}, {updated JSON...}}.
+RECOVER = _ENSURE_EPOCH + _OVERLAY + _FORGET_CHANGE + _READ_STATE + """
+local epoch, seq, rev = ensure_epoch(ARGV[1])
+local last_read, unread = read_state(KEYS[5], ARGV[6], ARGV[7], tonumber(ARGV[8]))
+local since, latest, since_rev = tonumber(ARGV[2]), tonumber(ARGV[4]), tonumber(ARGV[5])
 if since >= 0 and ARGV[3] == epoch and since <= seq then
-  local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
+  local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
   local oldest = seq + 1
   if #first > 0 then oldest = tonumber(string.sub(first[1][1], 3)) end
-  if since + 1 >= oldest then
-    return {epoch, seq, 1, redis.call('XRANGE', log, '(0-' .. since, '+')}
+  local whole = since + 1 >= oldest
+  local updated = {}
+  if whole and since_rev >= 0 then
+    whole = tonumber(redis.call('HGET', KEYS[1], 'lost_rev') or '0') <= since_rev
+    for _, changed in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. since_rev, '+inf')) do
+      if tonumber(changed) < oldest then  -- left history when the history size was lowered
+        forget_change(changed)
+        whole = false
+      elseif tonumber(changed) <= since then
+        table.insert(updated, redis.call('HGET', KEYS[3], changed))
+      end
+    end
+  end
+  if whole then
+    return {epoch, seq, rev, 1, last_read, unread, overlay(redis.call('XRANGE', KEYS[2], '(0-' .. since, '+')), updated}
   end
 end
 local recent = {}
-if latest > 0 then recent = redis.call('XREVRANGE', log, '+', '-', 'COUNT', latest) end
-return {epoch, seq, 0, recent}
+if latest > 0 then recent = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', latest) end
+return {epoch, seq, rev, 0, last_read, unread, overlay(recent), {}}
+"""
+
+# KEYS: the room's four. ARGV: upper end of XREVRANGE ('+' or '(0-<seq>'), count.
+# Returns the messages' current JSON, newest first.
+HISTORY = _OVERLAY + """
+return overlay(redis.call('XREVRANGE', KEYS[2], ARGV[1], '-', 'COUNT', tonumber(ARGV[2])))
+"""
+
+# KEYS: the room's four, reads. ARGV: user id, seq. The mark moves forward only, and no
+# further than the room's latest message. Returns {mark, moved (0/1)}.
+MARK_READ = """
+local latest = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+local mark = math.min(tonumber(ARGV[2]), latest)
+local last_read = tonumber(redis.call('HGET', KEYS[5], ARGV[1]) or '0')
+if mark <= last_read then return {last_read, 0} end
+redis.call('HSET', KEYS[5], ARGV[1], mark)
+return {mark, 1}
+"""
+
+# KEYS: the room's four, reads. ARGV: user id, the same as JSON, most unread counted.
+# Returns {last_read, unread}.
+READ_STATE = _READ_STATE + """
+local last_read, unread = read_state(KEYS[5], ARGV[1], ARGV[2], tonumber(ARGV[3]))
+return {last_read, unread}
 """
 
 # Presence of one room, all in its slot. KEYS: users hash, conns hash (user to count),

@@ -19,8 +19,9 @@ _ids = itertools.count()
 
 
 def draft(room: str = "lobby", text: str = "hi", user: User = ANA, client_id: str | None = None,
-          ts: int = 1) -> Draft:
-    return Draft(id=f"m{next(_ids)}", room=room, user=user.as_dict(), text=text, ts=ts, client_id=client_id)
+          ts: int = 1, reply_to: int | None = None) -> Draft:
+    return Draft(id=f"m{next(_ids)}", room=room, user=user.as_dict(), text=text, ts=ts, client_id=client_id,
+                 reply_to=reply_to)
 
 
 async def append(store, d: Draft, history_size: int = 1000, rate: RateLimit | None = None, dedupe_ttl: float = 600):
