@@ -124,12 +124,14 @@ async def publish_message(request: web.Request) -> web.Response:
 
 
 async def my_rooms(request: web.Request) -> web.Response:
-    """The signed-in user's rooms, the most recent message first (read state is not kept yet: 0)."""
+    """The signed-in user's rooms and the public rooms they read in, the most recent message
+    first, each with the user's read state."""
     user = await signed_in_user(request)
     rooms = await request.app[membership_key].rooms_of(user)
     return web.json_response({"rooms": [
         {"room": summary.info.room, "private": summary.info.private, "title": summary.info.title,
-         "role": summary.role, "seq": summary.seq, "last_read": 0, "unread": 0} for summary in rooms]})
+         "role": summary.role, "seq": summary.seq, "last_read": summary.read.last_read,
+         "unread": summary.read.unread} for summary in rooms]})
 
 
 async def healthz(request: web.Request) -> web.Response:

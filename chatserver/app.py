@@ -21,8 +21,10 @@ from .backplane.channels import Channels
 from .backplane.clients import connect
 from .backplane.topology import Topology
 from .config import Settings
+from .editing import MessageEditing
 from .keys import (
     draining_key,
+    editing_key,
     membership_key,
     metrics_key,
     moderation_key,
@@ -42,7 +44,8 @@ from .namespace import ChatNamespace
 from .origins import OriginPolicy, api_cross_origin
 from .pages import add_pages, security_headers
 from .proxies import forwarded_for
-from .service import ChatService
+from .reading import ReadMarks
+from .service import STORED_EVENTS, ChatService
 from .sessions import Sessions
 from .stores.base import Store
 from .stores.memory import MemoryStore
@@ -52,6 +55,9 @@ from .transport import ChatManager, ChatRedisManager, ChatSocketServer, SocketIO
 log = logging.getLogger(__name__)
 REDIS_PREFIX = "chat:"  # of every key and channel the instances share in Redis
 SOCKETIO_PATH = "/socket.io/"
+# A connection's events that may overlap: each takes its place in the store's line at once
+# (see `ChatSocketServer`); the ones after them must wait.
+PIPELINED_EVENTS = ("message", "edit", "delete", "react")
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -82,7 +88,7 @@ def create_app(settings: Settings) -> web.Application:
         async_handlers=False,
         # Where the append script fixes their order before anything is awaited, a
         # connection's messages may overlap (see `Traits.pipelined`).
-        pipelined_events=("message",) if topology.traits.pipelined else (),
+        pipelined_events=PIPELINED_EVENTS if topology.traits.pipelined else (),
         logger=False,
         engineio_logger=False,
         max_backlog=settings.max_backlog,
@@ -94,7 +100,10 @@ def create_app(settings: Settings) -> web.Application:
     sessions = Sessions(store, fanout, refresh_notice=settings.token_refresh_notice)
     membership = Membership(store, fanout)
     moderation = Moderation(store, membership, fanout)
-    sio.register_namespace(ChatNamespace(service, sessions, moderation, verifier, metrics))
+    editing = MessageEditing(store, service, fanout, settings)
+    reads = ReadMarks(store, service, fanout)
+    sio.register_namespace(ChatNamespace(service, sessions, moderation=moderation, editing=editing, reads=reads,
+                                         tokens=verifier, metrics=metrics))
     draining = asyncio.Event()
     metrics.track(connections=lambda: service.connection_count, rooms=lambda: service.room_count,
                   draining=draining.is_set, deliveries=lambda: sio.eio.deliveries)
@@ -106,6 +115,7 @@ def create_app(settings: Settings) -> web.Application:
     app[settings_key] = settings
     app[store_key] = store
     app[service_key] = service
+    app[editing_key] = editing
     app[tokens_key] = tokens
     app[verifier_key] = verifier
     app[sessions_key] = sessions
@@ -142,7 +152,7 @@ def _shared_state(settings: Settings, topology: Topology) -> tuple[Store, socket
         return MemoryStore(), ChatManager()
     instance = instance_id()
     log.info("shared mode", extra={"instance": instance, "kind": topology.kind, "redis": _redacted(topology.url)})
-    manager = ChatRedisManager(topology, channels=Channels(REDIS_PREFIX), ordered_event="message",
+    manager = ChatRedisManager(topology, channels=Channels(REDIS_PREFIX), ordered_events=STORED_EVENTS,
                                channel_linger=settings.channel_linger, sharded=settings.sharded_pubsub == "auto")
     store = RedisStore(connect(topology), topology, instance=instance, prefix=REDIS_PREFIX,
                        publisher=SocketIOPublisher(manager))

@@ -9,12 +9,13 @@ from aiohttp import web
 
 from .errors import InvalidPayload, TooLarge
 from .http_input import read_body, require_api_key, user_id_param
-from .keys import membership_key, moderation_key, sessions_key
+from .keys import editing_key, membership_key, moderation_key, sessions_key
 from .membership import RosterEntry
 from .models import (
     NAME_RULE,
     TITLE_MAX,
     DisconnectUserRequest,
+    EditRequest,
     Member,
     NotifyRequest,
     PutMemberRequest,
@@ -99,6 +100,30 @@ async def lift_sanction(request: web.Request) -> web.Response:
     return web.json_response({"moderation": announced})
 
 
+def _seq_param(request: web.Request) -> int:
+    """The message `seq` in the path: a whole number from 1."""
+    raw = request.match_info["seq"]
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= 2**53:
+        raise InvalidPayload("the message seq in the path is a whole number from 1")
+    return int(raw)
+
+
+async def edit_message(request: web.Request) -> web.Response:
+    """Change any message's text: 200 with the message in its new state."""
+    require_api_key(request, WHAT)
+    seq = _seq_param(request)
+    body = await read_body(request, EditRequest)
+    message = await request.app[editing_key].backend_edit(request.match_info["room"], seq, body.text)
+    return web.json_response(message)
+
+
+async def delete_message(request: web.Request) -> web.Response:
+    """Delete any message: 200 with the message as deleted."""
+    require_api_key(request, WHAT)
+    message = await request.app[editing_key].backend_delete(request.match_info["room"], _seq_param(request))
+    return web.json_response(message)
+
+
 async def disconnect_user(request: web.Request) -> web.Response:
     """End every connection of a user; with `revoke`, refuse the user's older tokens from now on."""
     require_api_key(request, WHAT)
@@ -127,5 +152,7 @@ def add_backend_routes(app: web.Application) -> None:
     app.router.add_delete("/api/rooms/{room}/members/{user_id}", remove_member)
     app.router.add_put("/api/rooms/{room}/{kind:bans|mutes}/{user_id}", put_sanction)
     app.router.add_delete("/api/rooms/{room}/{kind:bans|mutes}/{user_id}", lift_sanction)
+    app.router.add_patch("/api/rooms/{room}/messages/{seq}", edit_message)
+    app.router.add_delete("/api/rooms/{room}/messages/{seq}", delete_message)
     app.router.add_post("/api/users/{user_id}/disconnect", disconnect_user)
     app.router.add_post("/api/users/{user_id}/events", notify_user)

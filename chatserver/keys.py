@@ -9,6 +9,7 @@ from aiohttp import web
 
 from .auth import TokenIssuer, TokenVerifier
 from .config import Settings
+from .editing import MessageEditing
 from .membership import Membership
 from .metrics import Metrics
 from .moderation import Moderation
@@ -19,6 +20,7 @@ from .stores.base import Store
 settings_key = web.AppKey("settings", Settings)
 store_key = web.AppKey("store", Store)
 service_key = web.AppKey("service", ChatService)
+editing_key = web.AppKey("editing", MessageEditing)
 tokens_key = web.AppKey("tokens", TokenIssuer)  # our own: anonymous sessions and their renewal
 verifier_key = web.AppKey("verifier", TokenVerifier)  # every token a client may present
 sessions_key = web.AppKey("sessions", Sessions)

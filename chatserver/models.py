@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, TypedDict, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from .errors import InvalidPayload, InvalidRoom
+from .errors import InvalidPayload, InvalidRoom, TooLarge
 
 ROOM_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 ROOM_RE = re.compile(ROOM_PATTERN)
@@ -160,6 +160,18 @@ def is_unicode(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def message_text(raw: str, limit: int) -> str:
+    """A message's text as stored (trimmed), or `invalid_payload` / `too_large` as the contract says."""
+    text = raw.strip()
+    if not text:
+        raise InvalidPayload("text must not be empty")
+    if not is_unicode(text):
+        raise InvalidPayload("text must be valid Unicode (no lone surrogates)")
+    if len(text) > limit:
+        raise TooLarge(f"text is longer than {limit} characters")
+    return text
 
 
 def is_room_id(value: object) -> bool:

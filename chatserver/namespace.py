@@ -12,10 +12,13 @@ import socketio
 from pydantic import BaseModel
 
 from .auth import TokenVerifier
+from .editing import MessageEditing
 from .errors import ChatError, Internal, InvalidPayload, Unauthorized
 from .metrics import Metrics
 from .models import (
     BanPayload,
+    DeletePayload,
+    EditPayload,
     HistoryPayload,
     JoinPayload,
     LeavePayload,
@@ -24,11 +27,14 @@ from .models import (
     ModerationPayload,
     MutePayload,
     Position,
+    ReactPayload,
+    ReadPayload,
     RefreshPayload,
     TypingPayload,
     parse,
 )
 from .moderation import Action, Moderation
+from .reading import ReadMarks
 from .service import ChatService
 from .sessions import Sessions
 from .transport import NAMESPACE, ReservedEvent
@@ -42,12 +48,14 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """Client events of the wire contract. Every event answers one ack object;
     nothing a client sends can raise out of here or reach other users unvalidated."""
 
-    def __init__(self, service: ChatService, sessions: Sessions, moderation: Moderation, tokens: TokenVerifier,
-                 metrics: Metrics) -> None:
+    def __init__(self, service: ChatService, sessions: Sessions, *, moderation: Moderation, editing: MessageEditing,
+                 reads: ReadMarks, tokens: TokenVerifier, metrics: Metrics) -> None:
         super().__init__(NAMESPACE)
         self._service = service
         self._sessions = sessions
         self._moderation = moderation
+        self._editing = editing
+        self._reads = reads
         self._tokens = tokens
         self._metrics = metrics
         self._events: dict[str, tuple[type[BaseModel], Callable[[str, Any], Awaitable[Ack]]]] = {
@@ -63,6 +71,10 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             "unban": (ModerationPayload, functools.partial(self._moderate, "unban")),
             "mute": (MutePayload, functools.partial(self._moderate, "mute")),
             "unmute": (ModerationPayload, functools.partial(self._moderate, "unmute")),
+            "edit": (EditPayload, self._edit),
+            "delete": (DeletePayload, self._delete),
+            "react": (ReactPayload, self._react),
+            "read": (ReadPayload, self._read),
         }
 
     async def trigger_event(self, event: Any, *args: Any) -> Any:
@@ -143,21 +155,38 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         return {"ok": False, "error": error.as_dict()}
 
     async def _join(self, sid: str, payload: JoinPayload) -> Ack:
-        since = Position(payload.since.seq, payload.since.epoch) if payload.since else None
+        since = Position(payload.since.seq, payload.since.epoch, payload.since.rev) if payload.since else None
         joined = await self._service.join(sid, payload.room, since, payload.invite)
         recovery = joined.recovery
-        return {"ok": True, "room": joined.room, "epoch": recovery.epoch, "seq": recovery.seq,
-                "messages": recovery.messages, "recovered": recovery.recovered,
-                "members": [online.as_dict() for online in joined.members], "role": joined.role}
+        ack = {"ok": True, "room": joined.room, "epoch": recovery.epoch, "seq": recovery.seq, "rev": recovery.rev,
+               "messages": recovery.messages, "recovered": recovery.recovered,
+               "members": [online.as_dict() for online in joined.members], "role": joined.role,
+               "last_read": recovery.read.last_read, "unread": recovery.read.unread}
+        if since is not None and since.rev is not None:  # a client that tracks changes
+            ack["updated"] = recovery.updated or []
+        return ack
 
     async def _leave(self, sid: str, payload: LeavePayload) -> Ack:
         await self._service.leave(sid, payload.room)
         return {"ok": True}
 
     async def _message(self, sid: str, payload: MessagePayload) -> Ack:
-        message = await self._service.send(sid, payload.room, payload.text, payload.client_id)
+        message = await self._service.send(sid, payload.room, payload.text, payload.client_id, payload.reply_to)
         self._metrics.messages_in.inc()
         return {"ok": True, "message": message}
+
+    async def _edit(self, sid: str, payload: EditPayload) -> Ack:
+        return {"ok": True, "message": await self._editing.edit(sid, payload.room, payload.seq, payload.text)}
+
+    async def _delete(self, sid: str, payload: DeletePayload) -> Ack:
+        return {"ok": True, "message": await self._editing.delete(sid, payload.room, payload.seq)}
+
+    async def _react(self, sid: str, payload: ReactPayload) -> Ack:
+        message = await self._editing.react(sid, payload.room, payload.seq, payload.emoji, payload.on)
+        return {"ok": True, "message": message}
+
+    async def _read(self, sid: str, payload: ReadPayload) -> Ack:
+        return {"ok": True, "last_read": await self._reads.read(sid, payload.room, payload.seq)}
 
     async def _typing(self, sid: str, payload: TypingPayload) -> Ack:
         await self._service.typing(sid, payload.room, payload.typing)

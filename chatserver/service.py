@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from .config import Settings
-from .errors import ChatError, Forbidden, InvalidPayload, NotJoined, RateLimited, TooLarge, Unauthorized
-from .models import Member, MessageDict, Position, Role, User, check_room, is_unicode
+from .errors import ChatError, Forbidden, NotJoined, RateLimited, Unauthorized
+from .models import Member, MessageDict, Position, Role, User, check_room, message_text
 from .stores.base import Access, Draft, Page, PrivateRoom, RateLimit, Recovery, Store
 from .tasks import Background
 from .throttle import TokenBucket
@@ -23,23 +23,25 @@ log = logging.getLogger(__name__)
 PRIVATE_ROOM_ID_BYTES = 16  # 22 characters of the room-id alphabet
 INVITE_BYTES = 24
 ONLINE_ROOMS_LIMIT = 100
+# Room events the store keeps, published by the store and delivered in the room's `rev` order.
+STORED_EVENTS = frozenset({"message", "message_updated"})
 
 
 class Fanout(Protocol):
     """Delivery of room events to the connections in a room.
 
-    Events the store keeps (messages, and later their changes) are published to the other
-    instances by the store, in the same step as storing them: the service then delivers
-    them here with `local_broadcast`. Events nobody stores (presence, typing) go to every
-    instance with `broadcast`. Either way a new kind of event is a name and a payload.
+    Events the store keeps (`STORED_EVENTS`: messages and their changes) are published to
+    the other instances by the store, in the same step as storing them: the service then
+    delivers them here with `local_broadcast`. Events nobody stores (presence, typing) go
+    to every instance with `broadcast`. Either way a new kind of event is a name and a payload.
     """
 
     async def enter(self, conn: str, room: str) -> None: ...
 
     async def exit(self, conn: str, room: str) -> None: ...
 
-    def follow(self, room: str, seq: int) -> None:
-        """`room` is at `seq`, as a join just read it: deliveries go on in `seq` order from there."""
+    def follow(self, room: str, rev: int) -> None:
+        """`room` is at `rev`, as a join just read it: stored events go on in `rev` order from there."""
         ...
 
     async def broadcast(self, event: str, payload: Mapping[str, object], room: str, skip: str | None = None) -> None:
@@ -49,6 +51,10 @@ class Fanout(Protocol):
     async def local_broadcast(self, event: str, payload: Mapping[str, object], room: str) -> None:
         """Deliver `event` to everyone in `room` on this instance: the store has published
         it to the others."""
+        ...
+
+    async def to_user(self, event: str, payload: Mapping[str, object], user_id: str) -> None:
+        """Deliver `event` to every connection of the user, on every instance."""
         ...
 
     def hear_users(self, handler: Callable[[str, str, object, list[str]], None]) -> None:
@@ -64,22 +70,27 @@ class Connection:
     id: str
     user: User
     typing_budget: TokenBucket
+    read_budget: TokenBucket
     rooms: set[str] = field(default_factory=set)
     closed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Online:
-    """A user online in a room, with their role there, if they have one."""
+    """A user online in a room, with their role there, if they have one, and in a private
+    room how far they have read."""
 
     user: User
     role: Role | None
+    last_read: int | None = None
 
-    def as_dict(self) -> dict[str, str]:
-        """The user object, with `role` where there is one."""
-        shown = {"id": self.user.id, "name": self.user.name}
+    def as_dict(self) -> dict[str, str | int]:
+        """The user object, with `role` and `last_read` where there are any."""
+        shown: dict[str, str | int] = {"id": self.user.id, "name": self.user.name}
         if self.role:
             shown["role"] = self.role
+        if self.last_read is not None:
+            shown["last_read"] = self.last_read
         return shown
 
 
@@ -126,8 +137,9 @@ class ChatService:
 
     def connect(self, conn_id: str, user: User) -> None:
         """Register a new connection of `user`."""
-        budget = TokenBucket(self._settings.typing_rate, self._settings.typing_burst, self._clock())
-        self._connections[conn_id] = Connection(id=conn_id, user=user, typing_budget=budget)
+        def budget() -> TokenBucket:
+            return TokenBucket(self._settings.typing_rate, self._settings.typing_burst, self._clock())
+        self._connections[conn_id] = Connection(id=conn_id, user=user, typing_budget=budget(), read_budget=budget())
 
     async def disconnect(self, conn_id: str) -> None:
         """Forget a connection; announce `left` in each room where it was the user's last."""
@@ -177,8 +189,8 @@ class ChatService:
         access = await self._check_access(conn.user, room, invite, refuse_banned=True)
         await self._fanout.enter(conn.id, room)
         try:
-            recovery = await self._store.recover(room, since, latest=self._settings.join_history)
-            self._fanout.follow(room, recovery.seq)
+            recovery = await self._store.recover(room, since, latest=self._settings.join_history, reader=conn.user.id)
+            self._fanout.follow(room, recovery.rev)
             if room not in conn.rooms:
                 first = await self._store.add_presence(room, conn.user, conn.id)
                 conn.rooms.add(sys.intern(room))  # one copy of the id for all of the room's connections
@@ -190,7 +202,7 @@ class ChatService:
             raise
         if conn.closed:  # disconnected while we were awaiting: leave no ghost
             await self._drop_presence(conn, room)
-        members = await self._online(room)
+        members = await self._online(room, access.private)
         log.info("join", extra={"room": room, "user": conn.user.id, "conn": conn.id, "recovered": recovery.recovered})
         return Joined(room=room, recovery=recovery, members=members,
                       role=access.member.role if access.member else None)
@@ -205,23 +217,32 @@ class ChatService:
         else:
             await self._refuse_strangers(conn.user, room)
 
-    async def send(self, conn_id: str, room: str, text: str, client_id: str | None) -> MessageDict:
-        """Store a message from a joined connection, then deliver it to the room.
+    async def send(self, conn_id: str, room: str, text: str, client_id: str | None,
+                   reply_to: int | None = None) -> MessageDict:
+        """Store a message from a joined connection, then deliver it to the room; the
+        store marks the room read up to it, which the user's connections hear.
 
         Nothing here waits before the store's append is called: a connection's pipelined
         messages keep their order only so (see `BatchedScript.__call__`)."""
-        conn = await self._joined_connection(conn_id, room, "sending to", refuse_banned=True)
-        rate = RateLimit(key=conn.user.id, limit=self._settings.rate_limit, window=self._settings.rate_window)
-        return await self._append(room, conn.user, text, client_id, rate, moderated=True)
+        conn = await self.joined(conn_id, room, "sending to", refuse_banned=True)
+        message, new = await self._append(room, conn.user, text, client_id, reply_to, self.rate_of(conn.user),
+                                          moderated=True)
+        if new:
+            await self._fanout.to_user("read", {"room": room, "last_read": message["seq"]}, conn.user.id)
+        return message
 
     async def publish(self, room: str, text: str, user: User) -> MessageDict:
         """Store and deliver a message from a trusted backend (no membership, no rate limit)."""
         check_room(room)
-        return await self._append(room, user, text, None, None)
+        return (await self._append(room, user, text, None, None, None))[0]
+
+    def rate_of(self, user: User) -> RateLimit:
+        """The window a user's messages and changes to them share."""
+        return RateLimit(key=user.id, limit=self._settings.rate_limit, window=self._settings.rate_window)
 
     async def typing(self, conn_id: str, room: str, typing: bool) -> None:
         """Tell the room's other connections that the user is (not) typing."""
-        conn = await self._joined_connection(conn_id, room, "typing in")
+        conn = await self.joined(conn_id, room, "typing in")
         wait = conn.typing_budget.take(self._clock())
         if wait:
             raise RateLimited(wait, "too many typing notices")
@@ -237,8 +258,19 @@ class ChatService:
     async def members(self, user: User, room: str) -> list[Online]:
         """Users online in `room`, with the same access rule as history."""
         check_room(room)
-        await self._check_access(user, room, invite=None)
-        return await self._online(room)
+        access = await self._check_access(user, room, invite=None)
+        return await self._online(room, access.private)
+
+    async def reader(self, conn_id: str, room: str) -> tuple[User, Access]:
+        """The user of a connection that marks `room` read, and what they may do there:
+        anyone in a public room, members in a private one; joined or not. Each connection
+        has a budget of marks, as of typing notices."""
+        conn = self._connection(conn_id)
+        check_room(room)
+        wait = conn.read_budget.take(self._clock())
+        if wait:
+            raise RateLimited(wait, "too many read marks")
+        return conn.user, await self._check_access(conn.user, room, invite=None)
 
     async def create_private_room(self, user: User, capacity: int) -> PrivateRoom:
         """A new private room with `user` as its owner, and its invite token."""
@@ -270,11 +302,13 @@ class ChatService:
 
     # --- rules shared by the operations above -------------------------------
 
-    async def _online(self, room: str) -> list[Online]:
-        """Users online in `room`, each with their role from its roster (read at the same time)."""
+    async def _online(self, room: str, private: bool) -> list[Online]:
+        """Users online in `room`, each with their role from its roster (read at the same
+        time) and, in a private room, their read mark."""
         users, roster = await asyncio.gather(self._store.members(room), self._store.roster(room))
         roles = {member.user.id: member.role for member in roster}
-        return [Online(user, roles.get(user.id)) for user in users]
+        reads = await self._store.last_reads(room, [user.id for user in users]) if private else {}
+        return [Online(user, roles.get(user.id), reads.get(user.id)) for user in users]
 
     def _connection(self, conn_id: str) -> Connection:
         conn = self._connections.get(conn_id)
@@ -297,17 +331,12 @@ class ChatService:
             return replace(access, member=member)
         raise Forbidden("this room is private and you are not a member")
 
-    async def _append(self, room: str, user: User, text: str, client_id: str | None,
-                      rate: RateLimit | None, *, moderated: bool = False) -> MessageDict:
-        text = text.strip()
-        if not text:
-            raise InvalidPayload("text must not be empty")
-        if not is_unicode(text):
-            raise InvalidPayload("text must be valid Unicode (no lone surrogates)")
-        if len(text) > self._settings.max_message_length:
-            raise TooLarge(f"text is longer than {self._settings.max_message_length} characters")
-        draft = Draft(id=secrets.token_hex(12), room=room, user=user.as_dict(), text=text,
-                      ts=int(self._clock() * 1000), client_id=client_id)
+    async def _append(self, room: str, user: User, text: str, client_id: str | None, reply_to: int | None,
+                      rate: RateLimit | None, *, moderated: bool = False) -> tuple[MessageDict, bool]:
+        """The stored message, and whether it is new (not a repeat of a `client_id`)."""
+        draft = Draft(id=secrets.token_hex(12), room=room, user=user.as_dict(),
+                      text=message_text(text, self._settings.max_message_length),
+                      ts=int(self._clock() * 1000), client_id=client_id, reply_to=reply_to)
         appended = await self._store.append(draft, history_size=self._settings.history_size,
                                             dedupe_ttl=self._settings.dedupe_ttl, rate=rate, moderated=moderated)
         if not appended.duplicate:
@@ -315,7 +344,7 @@ class ChatService:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("message", extra={"room": room, "user": user.id, "seq": appended.message["seq"],
                                         "duplicate": appended.duplicate})
-        return appended.message
+        return appended.message, not appended.duplicate
 
     async def _drop_presence(self, conn: Connection, room: str) -> None:
         conn.rooms.discard(room)
@@ -344,10 +373,10 @@ class ChatService:
                 if await self._store.add_presence(room, conn.user, conn.id):
                     await self._announce(room, conn.user, "joined", skip=conn.id)
 
-    async def _joined_connection(self, conn_id: str, room: str, doing: str, *,
-                                 refuse_banned: bool = False) -> Connection:
-        """The connection, if it has joined `room` (a joined room's id was checked at join);
-        the refusals of `_refuse_strangers` come first."""
+    async def joined(self, conn_id: str, room: str, doing: str, *, refuse_banned: bool = False) -> Connection:
+        """The connection, if it has joined `room` (a joined room's id was checked at join),
+        at once (no wait); else the refusals of `_refuse_strangers`, then `not_joined`
+        naming what it was `doing`."""
         conn = self._connection(conn_id)
         if room not in conn.rooms:
             await self._refuse_strangers(conn.user, room, refuse_banned=refuse_banned)

@@ -50,8 +50,8 @@ class SocketIOFanout:
     async def exit(self, conn: str, room: str) -> None:
         await self._sio.leave_room(conn, ROOM_PREFIX + room, namespace=NAMESPACE)
 
-    def follow(self, room: str, seq: int) -> None:
-        self._sio.manager.follow(NAMESPACE, ROOM_PREFIX + room, seq)
+    def follow(self, room: str, rev: int) -> None:
+        self._sio.manager.follow(NAMESPACE, ROOM_PREFIX + room, rev)
 
     async def broadcast(self, event: str, payload: Mapping[str, object], room: str, skip: str | None = None) -> None:
         await self._sio.emit(event, payload, to=ROOM_PREFIX + room, skip_sid=skip, namespace=NAMESPACE)

@@ -30,7 +30,7 @@ ENVELOPES_CACHED = 10_000  # rooms whose pub/sub envelope is kept built
 class ChatManager(DirectEmit, IndexedRooms, socketio.AsyncManager):  # type: ignore[misc]
     """The in-process client manager (embedded mode), delivering through `deliver`."""
 
-    def follow(self, namespace: str, room: str, seq: int) -> None:
+    def follow(self, namespace: str, room: str, rev: int) -> None:
         """Nothing to do: one instance delivers in the order it stores."""
 
     async def emit(self, event: str, data: Any, namespace: str, room: str | None = None,
@@ -55,18 +55,19 @@ class ChatRedisManager(DirectEmit, IndexedRooms, RoomChannelListener, socketio.A
     disconnecting a connection held elsewhere) stays on the shared channel every instance
     hears.
 
-    Events named `ordered_event` carry one object with a `seq`; they go out to this
-    instance's connections in `seq` order per room (see `SeqOrder`), whether they come
-    from this instance's own appends or from other instances.
+    Events named in `ordered_events` carry one object with a `rev`, the room's event
+    counter; they go out to this instance's connections in `rev` order per room (see
+    `SeqOrder`), whether they come from this instance's own steps or from other instances.
     """
 
-    def __init__(self, topology: Topology, *, channels: Channels, ordered_event: str, channel_linger: float,
-                 sharded: bool, gap_wait: float = 1.0, **options: Any) -> None:
+    def __init__(self, topology: Topology, *, channels: Channels, ordered_events: frozenset[str],
+                 channel_linger: float, sharded: bool, gap_wait: float = 1.0, **options: Any) -> None:
         super().__init__(topology.url, channel=channels.shared, **options)
         self._topology = topology
         self._channels = channels
-        self._ordered_event = ordered_event
-        self._order: SeqOrder[tuple[str, str], list[Any]] = SeqOrder(self._release_late, gap_wait=gap_wait)
+        self._ordered_events = ordered_events
+        self._order: SeqOrder[tuple[str, str], tuple[str, list[Any]]] = SeqOrder(self._release_late,
+                                                                                  gap_wait=gap_wait)
         self._room_channels = RoomChannels(linger=channel_linger, confirm_timeout=COMMAND_TIMEOUT)
         self._may_shard = sharded
         self._sharded = sharded  # until the listener learns what the Redis it reaches can do
@@ -107,9 +108,9 @@ class ChatRedisManager(DirectEmit, IndexedRooms, RoomChannelListener, socketio.A
                               separators=(",", ":"))
         return envelope[:-1] + ',"data":['
 
-    def follow(self, namespace: str, room: str, seq: int) -> None:
-        """A join read that `room` is at `seq`: its next ordered event is `seq` + 1."""
-        self._order.follow((namespace, room), seq)
+    def follow(self, namespace: str, room: str, rev: int) -> None:
+        """A join read that `room` is at `rev`: its next ordered event is `rev` + 1."""
+        self._order.follow((namespace, room), rev)
 
     async def emit(self, event: str, data: Any, namespace: str | None = None, room: str | None = None,
                    skip_sid: str | list[str] | None = None, callback: Any = None, to: str | None = None,
@@ -170,20 +171,30 @@ class ChatRedisManager(DirectEmit, IndexedRooms, RoomChannelListener, socketio.A
 
     def _deliver_local(self, event: str, args: list[Any], namespace: str, room: str | None,
                        skip_sid: str | list[str] | None) -> None:
-        seq = _seq_of(args) if event == self._ordered_event else None
-        ready = [args] if seq is None or room is None else self._order.arrive((namespace, room), seq, args)
-        self._deliver(event, ready, namespace, room, skip_sid)
+        rev = _rev_of(args) if event in self._ordered_events else None
+        if rev is None or room is None:
+            self._deliver(event, [args], namespace, room, skip_sid)
+        else:
+            self._deliver_in_turn(self._order.arrive((namespace, room), rev, (event, args)), namespace, room)
 
-    def _release_late(self, key: tuple[str, str], ready: list[list[Any]]) -> None:
+    def _deliver_in_turn(self, ready: list[tuple[str, list[Any]]], namespace: str, room: str) -> None:
+        """Deliver ordered events in the order given, each run of one event name in one step."""
+        start = 0
+        for end in range(1, len(ready) + 1):
+            if end == len(ready) or ready[end][0] != ready[start][0]:
+                self._deliver(ready[start][0], [args for _, args in ready[start:end]], namespace, room)
+                start = end
+
+    def _release_late(self, key: tuple[str, str], ready: list[tuple[str, list[Any]]]) -> None:
         namespace, room = key
-        self._deliver(self._ordered_event, ready, namespace, room)
+        self._deliver_in_turn(ready, namespace, room)
 
 
-def _seq_of(args: list[Any]) -> int | None:
-    """The `seq` of an event whose one argument is an object holding an integer `seq`."""
-    if len(args) == 1 and isinstance(args[0], dict) and type(args[0].get("seq")) is int:
-        seq: int = args[0]["seq"]
-        return seq
+def _rev_of(args: list[Any]) -> int | None:
+    """The `rev` of an event whose one argument is an object holding an integer `rev`."""
+    if len(args) == 1 and isinstance(args[0], dict) and type(args[0].get("rev")) is int:
+        rev: int = args[0]["rev"]
+        return rev
     return None
 
 

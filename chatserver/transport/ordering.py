@@ -1,4 +1,4 @@
-"""Release each room's messages in `seq` order, whichever way they reached this instance."""
+"""Release each room's stored events in `rev` order, whichever way they reached this instance."""
 
 from __future__ import annotations
 
@@ -20,11 +20,12 @@ class _Room(Generic[T]):
 
 
 class SeqOrder(Generic[K, T]):
-    """Holds a room's message until the one before it has been released.
+    """Holds a room's stored event (a message or a change to one) until the one before it
+    has been released, by the room's gapless event counter (`rev`; "seq" below).
 
-    In Redis mode a message reaches an instance from its own append (the script's answer)
-    or from another instance (pub/sub, in `seq` order). Two appends in flight on one
-    instance can answer in either order, so `seq` 6 may come before 5: it waits for 5.
+    In Redis mode an event reaches an instance from its own step (the script's answer)
+    or from another instance (pub/sub, in order). Two steps in flight on one
+    instance can answer in either order, so 6 may come before 5: it waits for 5.
     If 5 has not come within `gap_wait` seconds (lost on the way, say while the pub/sub
     connection reconnected), everything waiting goes out in order through `release_late`,
     and clients fill the gap from history as for any other gap.

@@ -142,9 +142,9 @@ async def test_my_rooms_lists_the_users_rooms_most_recent_message_first(server_u
     assert status == 200, mine
     assert mine == {"rooms": [
         {"room": busy, "private": True, "title": busy.upper(), "role": "member", "seq": 2, "last_read": 0,
-         "unread": 0},
+         "unread": 2},
         {"room": quiet, "private": True, "title": quiet.upper(), "role": "member", "seq": 1, "last_read": 0,
-         "unread": 0}]}
+         "unread": 1}]}
     status, _ = await call(server_url, "GET", "/api/me/rooms", key="not a token")
     assert status == 401
     await client.close()

@@ -34,7 +34,7 @@ async def test_creation_answers_an_unguessable_room_and_an_invite(private_room):
 async def test_the_creator_joins_without_an_invite(private_room):
     owner, room = private_room
     ack = await owner.join(room["room"])
-    assert ack["members"] == [{**owner.user, "role": "owner"}]  # the creator owns an invite room
+    assert ack["members"] == [{**owner.user, "role": "owner", "last_read": 0}]  # the creator owns an invite room
 
 
 async def test_an_invited_user_becomes_a_member_for_good(private_room, make_client):
