@@ -20,11 +20,11 @@ from tests.conftest import ServerProcess
 from tests.raw_socket import RawSocket, polling_sid
 
 ERROR_CODES = {"invalid_payload", "invalid_room", "forbidden", "not_joined", "too_large", "rate_limited",
-               "unauthorized"}
+               "unauthorized", "not_found"}
 EVENTS = ["join", "leave", "message", "typing", "history", "members", "refresh", "kick", "ban", "unban", "mute",
-          "unmute"]
+          "unmute", "edit", "delete", "react", "read"]
 FIELDS = ["room", "text", "client_id", "since", "invite", "typing", "before_seq", "limit", "seq", "epoch", "token",
-          "user_id", "seconds", "reason", "role"]
+          "user_id", "seconds", "reason", "role", "rev", "emoji", "on", "reply_to"]
 EDGE_TEXT = ["", " ", "\x00", "\u202e", "\ufeff", "\ud800", "\udfff", "a\u0000b", "💬" * 70, "lobby\n",
              "0" * 65, "../etc", "<script>", "5", "-1", "1e309", "NaN", "true", "null", "\r\n\t"]
 FUZZ_EXAMPLES = 600
