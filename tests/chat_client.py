@@ -36,8 +36,8 @@ class ChatClient:
         self.sio = socketio.AsyncClient(reconnection=False)
         self.received: dict[str, list[Any]] = {
             event: [] for event in ("message", "typing", "presence", "notify", "disconnected", "token_expiring",
-                                    "token_expired", "room_added", "removed", "moderation", "disconnect", "message_updated",
-                                    "read", "read_receipt")}
+                                    "token_expired", "room_added", "removed", "moderation", "disconnect",
+                                    "message_updated", "read", "read_receipt")}
         self._changed = asyncio.Event()
         for event in self.received:
             self.sio.on(event, self._recorder(event), namespace=NAMESPACE)

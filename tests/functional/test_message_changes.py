@@ -128,7 +128,7 @@ async def test_a_reaction_storm_is_rate_limited_like_messages(start_server, make
 
 
 async def test_a_muted_user_can_no_longer_edit_or_react(make_client, server_url):
-    room, ana, ben = await pair(make_client)
+    room, ana, _ = await pair(make_client)
     sent = await ana.send(room, "before the mute")
     status, _ = await call(server_url, "PUT", f"/api/rooms/{room}/mutes/{ana.user['id']}", {"seconds": 60})
     assert status == 200
