@@ -16,11 +16,13 @@ from typing import Any
 
 from chatserver.auth import TokenIssuer, TokenVerifier
 from chatserver.config import Settings
+from chatserver.editing import MessageEditing
 from chatserver.membership import Membership
 from chatserver.metrics import Metrics
 from chatserver.models import User
 from chatserver.moderation import Moderation
 from chatserver.namespace import ChatNamespace
+from chatserver.reading import ReadMarks
 from chatserver.service import ChatService
 from chatserver.sessions import Sessions
 from tests.contract.conftest import redis_store
@@ -49,8 +51,10 @@ async def test_a_message_takes_its_place_in_line_before_its_handler_first_waits(
     service = ChatService(store, fanout, settings)
     tokens = TokenIssuer("k" * 32, 60)
     moderation = Moderation(store, Membership(store, fanout), fanout)
-    namespace = ChatNamespace(service, Sessions(store, fanout, refresh_notice=60), moderation,
-                              TokenVerifier(tokens, None), Metrics())
+    namespace = ChatNamespace(service, Sessions(store, fanout, refresh_notice=60), moderation=moderation,
+                              editing=MessageEditing(store, service, fanout, settings),
+                              reads=ReadMarks(store, service, fanout), tokens=TokenVerifier(tokens, None),
+                              metrics=Metrics())
     service.connect("c-ana", ANA)
     await service.join("c-ana", "lobby", None, None)
     try:
