@@ -44,7 +44,8 @@ export async function createSession(name, { baseUrl = "", fetch = globalThis.fet
  * Events: "status" ("connecting" | "online" | "reconnecting" | "offline"),
  * "session" (a renewed `{token, user}`), "room_added" and "removed" (as the server
  * sends them: this user gained or lost a room), "notify" (the `data` the app's backend
- * sent this user), "disconnected" (`{reason}`: the backend ended this user's
+ * sent this user), "read" (`{room, last_read}`: this user's read mark moved in `room`, on
+ * any of their connections; also for rooms this client does not hold), "disconnected" (`{reason}`: the backend ended this user's
  * session, "revoked" or "disconnected"; the client stays offline), "error" (an
  * Error the client cannot recover from by itself, such as a refused token with
  * no `renewSession`).
@@ -96,6 +97,12 @@ export class ChatClient extends Emitter {
     this.socket.on("disconnect", (reason) => this.#disconnected(reason));
     this.socket.on("connect_error", (error) => this.#connectError(error));
     this.socket.on("message", (message) => this.#route(message, (room) => room.receive(message)));
+    this.socket.on("message_updated", (message) => this.#route(message, (room) => room.receiveChange(message)));
+    this.socket.on("read", (event) => {
+      this.#route(event, (room) => room.readEvent(event));
+      if (event && typeof event === "object") this.emit("read", { room: event.room, last_read: event.last_read });
+    });
+    this.socket.on("read_receipt", (event) => this.#route(event, (room) => room.readReceiptEvent(event)));
     this.socket.on("presence", (event) => this.#route(event, (room) => room.presence(event)));
     this.socket.on("typing", (event) => this.#route(event, (room) => room.typingEvent(event)));
     this.socket.on("token_expiring", () => this.#refresh());

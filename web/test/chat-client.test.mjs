@@ -1,6 +1,7 @@
 // The reconnecting client (web/static/chat-client.js) against real server
 // processes: reconnect and recovery, dedupe by seq, gap filling, the outbox,
-// a new epoch, token renewal and older history.
+// a new epoch, token renewal, older history, messages that change (edits,
+// deletions, reactions, replies) and read state across devices.
 
 import assert from "node:assert/strict";
 import { createHmac, randomBytes } from "node:crypto";
@@ -36,7 +37,7 @@ async function waitFor(probe, what, timeoutMs = 8000) {
 }
 
 /** A user connected to `server` and joined to `roomId`, recording every event the room emits. */
-async function user(server, name, roomId, { session, renewSession } = {}) {
+async function user(server, name, roomId, { session, renewSession, invite } = {}) {
   const client = new ChatClient({
     io,
     session: session || await createSession(name, { baseUrl: server.url }),
@@ -45,7 +46,7 @@ async function user(server, name, roomId, { session, renewSession } = {}) {
     socketOptions: { transports: ["websocket"], reconnectionDelay: 50, reconnectionDelayMax: 200 },
   });
   clients.push(client);
-  const room = client.room(roomId);
+  const room = client.room(roomId, { invite });
   const seen = { seqs: [], reasons: [], resets: 0, joins: [] };
   room.on("messages", ({ messages, reason }) => {
     seen.seqs.push(...messages.map((message) => message.seq));
@@ -306,4 +307,244 @@ test("older history comes a page at a time until has_more is false", async () =>
   assert.equal(ana.room.hasOlder, false);
   assert.equal(ana.room.messages.length, 60);
   assertHeldOnce(ana.seen, ana.room);
+});
+
+// --- messages that change (v2) -------------------------------------------------
+
+/** Record every request the client makes, with its ack. */
+function recordRequests(client) {
+  const requests = [];
+  const request = client.request.bind(client);
+  client.request = async (event, payload) => {
+    const result = await request(event, payload);
+    requests.push({ event, payload, ack: result[1] });
+    return result;
+  };
+  return requests;
+}
+
+/** Deliver `payload` to the client as if the server had sent `event`. */
+function deliver(client, event, payload) {
+  for (const listener of client.socket.listeners(event)) listener(payload);
+}
+
+/** A message's state that changes can touch. */
+const state = ({ seq, rev, text, deleted, reactions, edited_at: editedAt }) =>
+  ({ seq, rev, text, deleted, reactions, edited: editedAt !== null });
+
+/** Every "updated" event of a room, as [seq, reason] pairs. */
+function recordUpdates(room) {
+  const updates = [];
+  room.on("updated", ({ messages, reason }) => updates.push(...messages.map((message) => [message.seq, reason])));
+  return updates;
+}
+
+test("reconnect: edits, a deletion and reactions made meanwhile come from the join ack's updated, once each", async () => {
+  const id = newRoom();
+  const ana = await user(shared, "Ana", id);
+  const bob = await user(shared, "Bob", id);
+  for (const text of ["one", "two", "three", "four"]) bob.room.send(text);
+  await waitFor(() => ana.room.messages.length === 4 && ana.room.rev === 4, "four messages");
+  const requests = recordRequests(ana.client);
+  const updates = recordUpdates(ana.room);
+
+  await cut(ana.client);
+  for (const [error, ack] of [
+    await bob.room.edit(1, "one, edited"),
+    await bob.room.edit(1, "one, edited again"), // two changes to one message: one update, its latest state
+    await bob.room.remove(2),
+    await bob.room.react(3, "👍", true),
+    await bob.room.react(3, "🎉", true),
+  ]) assert.equal(error === null && ack.ok, true, JSON.stringify(ack));
+  bob.room.send("five");
+  await waitFor(() => bob.room.messages.length === 5, "Bob's fifth message");
+
+  restore(ana.client);
+  await waitFor(() => ana.seen.joins.length === 2, "the second join");
+  const join = requests.find((request) => request.event === "join");
+  assert.deepEqual(join.payload.since, { seq: 4, epoch: ana.room.epoch, rev: 4 });
+  // Why only `updated` can bring these: messages 1 to 3 are at or below since.seq (4), so they are
+  // not in the ack's `messages` (only 5 is); Ana's connection was down while they changed, so no
+  // `message_updated` reached her; and she fetches no history, holding 1 to 4 already. A client
+  // that ignored `updated` would still show "one", "two" and no reactions: the assertions on
+  // messages 1 to 3 below would fail. (A version-1 join, without `rev`, gets the same `messages`
+  // and no `updated` at all, as the last assertions show.)
+  assert.deepEqual(join.ack.messages.map((message) => message.seq), [5]);
+  assert.deepEqual(join.ack.updated.map((message) => message.seq), [1, 2, 3]);
+  assert.equal(join.ack.recovered, true);
+
+  const [me, bobId] = [ana.client.user.id, bob.client.user.id];
+  assert.deepEqual(ana.room.messages.map(state), [
+    { seq: 1, rev: 6, text: "one, edited again", deleted: false, reactions: {}, edited: true },
+    { seq: 2, rev: 7, text: "", deleted: true, reactions: {}, edited: false },
+    { seq: 3, rev: 9, text: "three", deleted: false, reactions: { "👍": [bobId], "🎉": [bobId] }, edited: false },
+    { seq: 4, rev: 4, text: "four", deleted: false, reactions: {}, edited: false },
+    { seq: 5, rev: 10, text: "five", deleted: false, reactions: {}, edited: false },
+  ]);
+  assert.deepEqual(ana.room.messages.map(state), (await shared.history(id, ana.client.session.token)).map(state));
+  assert.deepEqual(updates, [[1, "recovered"], [2, "recovered"], [3, "recovered"]]); // each change applied once
+  assert.equal(ana.room.rev, 10);
+  assert.equal(ana.seen.resets, 1);
+  assertHeldOnce(ana.seen, ana.room);
+  assert.notEqual(me, bobId);
+
+  const v1 = io(`${shared.url}/chat`, { auth: { token: ana.client.session.token }, transports: ["websocket"] });
+  const ack = await v1.timeout(5000).emitWithAck("join", { room: id, since: { seq: 4, epoch: ana.room.epoch } });
+  v1.disconnect();
+  assert.deepEqual([ack.recovered, ack.messages.map((message) => message.seq), "updated" in ack], [true, [5], false]);
+});
+
+test("live message_updated replaces by rev; stale and repeated copies change nothing", async () => {
+  const id = newRoom();
+  const ana = await user(shared, "Ana", id);
+  const bob = await user(shared, "Bob", id);
+  bob.room.send("hello");
+  await waitFor(() => ana.room.messages.length === 1, "the message");
+  const original = ana.room.messages[0];
+  const updates = recordUpdates(ana.room);
+
+  const [, edited] = await bob.room.edit(1, "hello, edited");
+  assert.equal(bob.room.messages[0].text, "hello, edited"); // the ack is applied on its own
+  await waitFor(() => ana.room.messages[0].text === "hello, edited", "the edit, live");
+  assert.equal(ana.room.rev, edited.message.rev);
+  deliver(ana.client, "message_updated", original); // an older state: ignored
+  deliver(ana.client, "message_updated", edited.message); // the same state again: ignored
+  deliver(ana.client, "message", original);
+  assert.equal(ana.room.messages[0].text, "hello, edited");
+  assert.deepEqual(updates, [[1, "live"]]);
+  assert.equal(ana.room.rev, edited.message.rev);
+
+  const [, bobs] = await bob.room.react(1, "👍", true);
+  await waitFor(() => ana.room.messages[0].rev === bobs.message.rev, "Bob's reaction");
+  const [, anas] = await ana.room.react(1, "👍", true);
+  assert.deepEqual(ana.room.messages[0].reactions, { "👍": [bob.client.user.id, ana.client.user.id] });
+  await waitFor(() => bob.room.messages[0].rev === anas.message.rev, "Ana's reaction at Bob's");
+  await bob.room.remove(1);
+  await waitFor(() => ana.room.messages[0].deleted, "the deletion");
+  assert.deepEqual(state(ana.room.messages[0]), { seq: 1, rev: 5, text: "", deleted: true, reactions: {}, edited: true });
+  assert.equal(ana.room.rev, 5);
+  const [error, refused] = await ana.room.react(1, "👍", true);
+  assert.equal(error, null);
+  assert.equal(refused.error.code, "forbidden"); // a deleted message takes no reaction
+});
+
+test("a missed message_updated holds rev back, and the next join's updated makes up for it", async () => {
+  const id = newRoom();
+  const ana = await user(shared, "Ana", id);
+  const bob = await user(shared, "Bob", id);
+  ana.room.send("mine");
+  bob.room.send("his");
+  await waitFor(() => ana.room.messages.length === 2 && ana.room.rev === 2, "two messages");
+  // The broadcasts of revs 3 and 4 never reach Ana (say, lost between instances).
+  const listeners = ana.client.socket.listeners("message_updated");
+  ana.client.socket.off("message_updated");
+  ana.client.socket.on("message_updated", (message) => {
+    if (message.rev > 4) for (const listener of listeners) listener(message);
+  });
+  const [, ack] = await ana.room.edit(1, "mine, edited"); // rev 3: Ana's own, acked
+  assert.equal(ana.room.messages[0].text, "mine, edited"); // held from the ack
+  await bob.room.react(2, "👀", true); // rev 4
+  bob.room.send("later");
+  await waitFor(() => ana.room.messages.length === 3, "a later message");
+  assert.equal(ack.message.rev, 3);
+  assert.equal(ana.room.rev, 2, "an ack never moves rev, and the room has not seen revs 3 and 4");
+  assert.deepEqual(ana.room.messages[1].reactions, {});
+
+  await cut(ana.client);
+  restore(ana.client);
+  await waitFor(() => ana.seen.joins.length === 2, "the second join");
+  assert.deepEqual(ana.room.messages.map((message) => message.rev), [3, 4, 5]);
+  assert.deepEqual(ana.room.messages[1].reactions, { "👀": [bob.client.user.id] });
+  assert.equal(ana.room.rev, 5);
+});
+
+test("send with replyTo stores the quote; a reply to a deleted message is refused for good", async () => {
+  const id = newRoom();
+  const ana = await user(shared, "Ana", id);
+  const bob = await user(shared, "Bob", id);
+  ana.room.send("where do we meet?");
+  await waitFor(() => bob.room.messages.length === 1, "the question");
+  const entry = bob.room.send("at the station", { replyTo: 1 });
+  assert.equal(entry.replyTo, 1);
+  await waitFor(() => ana.room.messages.length === 2, "the reply");
+  assert.deepEqual(ana.room.messages[1].reply_to, { seq: 1, user: ana.client.user, text: "where do we meet?" });
+  assert.equal(ana.room.messages[0].reply_to, null);
+
+  await ana.room.remove(1);
+  const late = bob.room.send("too late", { replyTo: 1 });
+  await waitFor(() => late.state === "failed", "the refusal");
+  assert.equal(late.error.code, "invalid_payload");
+  assert.deepEqual(ana.room.messages[1].reply_to.text, "where do we meet?", "a reply keeps its quote");
+});
+
+// --- read state across devices (v2) --------------------------------------------
+
+test("read state: the join ack's unread, setViewing marks read, and the user's other connections follow", async () => {
+  const id = newRoom();
+  const bob = await user(shared, "Bob", id);
+  for (const text of ["one", "two", "three"]) bob.room.send(text);
+  await waitFor(() => bob.room.messages.length === 3, "Bob's messages");
+  const ana = await user(shared, "Ana", id);
+  const phone = await user(shared, "Ana", id, { session: ana.client.session });
+  for (const side of [ana, phone]) assert.deepEqual([side.room.lastRead, side.room.unread], [0, 3]);
+  await waitFor(() => bob.room.lastRead === 3 && bob.room.unread === 0, "sending to mark read");
+  const home = new ChatClient({ io, session: ana.client.session, url: `${shared.url}/chat`,
+    socketOptions: { transports: ["websocket"] } });
+  clients.push(home);
+  const heard = [];
+  home.on("read", (event) => heard.push(event));
+  home.connect();
+  await waitFor(() => home.status === "online", "the page without rooms");
+  const phoneReads = [];
+  phone.room.on("read", (event) => phoneReads.push(event));
+  const requests = recordRequests(ana.client);
+
+  ana.room.setViewing(true);
+  await waitFor(() => phone.room.lastRead === 3 && ana.room.lastRead === 3, "the mark on both connections");
+  assert.deepEqual(requests.map(({ event, payload }) => [event, payload]), [["read", { room: id, seq: 3 }]]);
+  assert.deepEqual([ana.room.unread, phone.room.unread], [0, 0]);
+  assert.deepEqual(phoneReads, [{ lastRead: 3, unread: 0 }]);
+  await waitFor(() => heard.length === 1, "the read event on a page that holds no room");
+  assert.deepEqual(heard, [{ room: id, last_read: 3 }]);
+
+  bob.room.send("four"); // while Ana looks: read at once, everywhere
+  await waitFor(() => phone.room.lastRead === 4 && ana.room.lastRead === 4, "the new message read");
+  assert.equal(phone.room.unread, 0);
+
+  ana.room.setViewing(false);
+  bob.room.send("five");
+  bob.room.send("six");
+  await waitFor(() => phone.room.unread === 2 && ana.room.unread === 2, "two unread");
+  assert.deepEqual([ana.room.lastRead, phone.room.lastRead], [4, 4]);
+  await bob.room.remove(6);
+  await waitFor(() => phone.room.unread === 1 && ana.room.unread === 1, "a deleted message no longer unread");
+  phone.room.send("mine");
+  await waitFor(() => ana.room.lastRead === 7 && ana.room.unread === 0, "a message of one's own marks read");
+  assert.equal(requests.filter(({ event }) => event === "read").length, 2, "no read while not viewing");
+
+  const again = await user(shared, "Ana", id, { session: ana.client.session });
+  assert.deepEqual([again.room.lastRead, again.room.unread], [7, 0]);
+});
+
+test("read receipts in a private room are kept on the member", async () => {
+  const ana = await user(shared, "Ana", newRoom());
+  const response = await fetch(`${shared.url}/api/rooms`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${ana.client.session.token}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ private: true }),
+  });
+  const { room: id, invite } = await response.json();
+  const anaRoom = ana.client.room(id);
+  await waitFor(() => anaRoom.joined, "Ana in the private room");
+  const bob = await user(shared, "Bob", id, { invite: invite.split("/").pop() });
+  assert.equal(bob.room.members.get(ana.client.user.id).last_read, 0, "members in a private room carry last_read");
+  const receipts = [];
+  bob.room.on("read_receipt", (event) => receipts.push(event));
+  bob.room.send("are you there?");
+  await waitFor(() => anaRoom.messages.length === 1 && anaRoom.unread === 1, "Bob's message at Ana's");
+  anaRoom.setViewing(true);
+  await waitFor(() => receipts.some((event) => event.user.id === ana.client.user.id), "Ana's receipt");
+  assert.deepEqual(receipts.find((event) => event.user.id === ana.client.user.id),
+    { user: ana.client.user, last_read: 1 });
+  assert.equal(bob.room.members.get(ana.client.user.id).last_read, 1);
 });

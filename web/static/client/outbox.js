@@ -28,9 +28,9 @@ export class Outbox {
     this.ready = false;
   }
 
-  /** Queue a new message and send it when possible; returns its entry. */
-  add(text, clientId = randomId()) {
-    const entry = { clientId, text, state: "waiting", error: null, retryAt: null, attempts: 0, timer: null };
+  /** Queue a new message (a reply to message `replyTo`, if given) and send it when possible; returns its entry. */
+  add(text, clientId = randomId(), replyTo = null) {
+    const entry = { clientId, text, replyTo, state: "waiting", error: null, retryAt: null, attempts: 0, timer: null };
     this.entries.set(clientId, entry);
     this.onChange(entry);
     this.send(entry);

@@ -4,6 +4,7 @@
 
 import { Emitter } from "./emitter.js";
 import { Outbox } from "./outbox.js";
+import { ReadMark } from "./read-mark.js";
 import { RoomLog } from "./room-log.js";
 
 const JOIN_RETRY_MS = 3000;
@@ -16,6 +17,11 @@ const MAX_HISTORY_LIMIT = 100; // the contract's largest `history` page
  * Events:
  * - "reset" `{messages}`: everything held was replaced (first join, new epoch, or too far behind);
  * - "messages" `{messages, reason}`: new messages, oldest first; reason is "live", "recovered", "gap" or "older";
+ * - "updated" `{messages, reason}`: held messages now in a newer state (higher `rev`: edited, deleted,
+ *   reacted to), oldest first; reason is "live" (`message_updated`, or the ack of one's own change),
+ *   "recovered" (the join ack's `updated`), or "gap" / "older" (a history page brought a newer copy);
+ * - "read" `{lastRead, unread}` when either changed;
+ * - "read_receipt" `{user, last_read}`: in a private room, how far `user` has read (oneself included);
  * - "joined" `{recovered, members}` after each successful join; "join-error" `{error, retrying}`;
  * - "members" `{members}`, "presence" `{user, status}`, "typing" `{user, typing}` (never about oneself);
  * - "moderation" (the server's announcement), "removed" `{reason}` (we lost the room; it is left);
@@ -28,16 +34,22 @@ export class Room extends Emitter {
     this.id = id;
     this.invite = invite; // needed until we are a member; a member re-joins without it
     this.epoch = null;
+    this.rev = null; // the room's rev we have every event up to (null until a join ack gives one)
     this.joined = false;
     this.hasOlder = false; // older messages than the lowest held remain on the server
     this.log = new RoomLog();
     this.members = new Map(); // user id -> user, with `role` where the user has one in the room
     this.role = null; // ours here, from the last join ack
     this.roles = new Map(); // user id -> role, from the last join ack, for users who join later
-    this.liveDuringJoin = null; // message events that arrive between join and its ack
+    this.liveDuringJoin = null; // [{message, change}]: `message` and `message_updated` between join and its ack
     this.loadingOlder = null;
+    this.readMark = new ReadMark(this.log, () => client.user.id);
+    this.receipts = new Map(); // user id -> last_read, in a private room
+    this.viewing = false; // the page shows the latest messages: mark them read
+    this.reading = null; // the connection (a value of client.connection) whose `read` is under way
     this.outbox = new Outbox({
-      send: (entry) => client.request("message", { room: id, text: entry.text, client_id: entry.clientId }),
+      send: ({ text, clientId, replyTo }) => client.request("message",
+        { room: id, text, client_id: clientId, ...(replyTo != null && { reply_to: replyTo }) }),
       onChange: (entry) => this.emit("outbox", { entry }),
       onStored: (entry, message) => {
         this.add([message], "live");
@@ -51,9 +63,46 @@ export class Room extends Emitter {
     return this.log.messages;
   }
 
-  /** Write a message: it is kept in the outbox until the server stored it; returns the outbox entry. */
-  send(text) {
-    return this.outbox.add(text);
+  /** How far we have read (from the join ack and `read`; null until joined). */
+  get lastRead() {
+    return this.readMark.lastRead;
+  }
+
+  /** Messages from others, not deleted, after lastRead (up to 100). */
+  get unread() {
+    return this.readMark.unread;
+  }
+
+  /**
+   * Write a message, a reply to message `replyTo` (a seq) if given: it is kept in the outbox
+   * until the server stored it; returns the outbox entry.
+   */
+  send(text, { replyTo = null } = {}) {
+    return this.outbox.add(text, undefined, replyTo);
+  }
+
+  /** Change the text of one's message `seq`; resolves to `[error or null, ack]`, the change held on `ok`. */
+  edit(seq, text) {
+    return this.#change("edit", { seq, text });
+  }
+
+  /** Delete message `seq` (sends `delete`); resolves to `[error or null, ack]`, as `edit`. */
+  remove(seq) {
+    return this.#change("delete", { seq });
+  }
+
+  /** Give (`on`) or take back `emoji` on message `seq`; resolves to `[error or null, ack]`, as `edit`. */
+  react(seq, emoji, on = true) {
+    return this.#change("react", { seq, emoji, on: Boolean(on) });
+  }
+
+  /**
+   * Whether the page shows this room's latest messages (visible, scrolled to the bottom). While
+   * it does, the room marks its highest seq held as read whenever that is past `lastRead`.
+   */
+  setViewing(viewing) {
+    this.viewing = Boolean(viewing);
+    this.#markRead();
   }
 
   /** Tell the room whether we are typing (only while joined). */
@@ -84,8 +133,10 @@ export class Room extends Emitter {
     const connection = this.client.connection;
     const payload = { room: this.id };
     if (this.invite) payload.invite = this.invite;
-    // Ask only for what we missed, if our seq numbers still mean something.
-    if (this.epoch !== null) payload.since = { seq: this.log.highest || 0, epoch: this.epoch };
+    // Ask only for what we missed, if our seq numbers still mean something; with `rev`, for the changes too.
+    if (this.epoch !== null) {
+      payload.since = { seq: this.log.highest || 0, epoch: this.epoch, ...(this.rev !== null && { rev: this.rev }) };
+    }
     this.liveDuringJoin = [];
     const [err, ack] = await this.client.request("join", payload);
     if (!this.client.isCurrent(connection)) return; // superseded by a reconnect
@@ -106,9 +157,10 @@ export class Room extends Emitter {
   /** A live `message` event for this room. */
   receive(message) {
     if (this.liveDuringJoin) {
-      this.liveDuringJoin.push(message); // applied after the join ack
+      this.liveDuringJoin.push({ message, change: false }); // applied after the join ack
       return;
     }
+    this.#follow(message);
     const highest = this.log.highest;
     this.add([message], "live");
     // A seq jump means messages are missing (say, lost between instances): fetch exactly those.
@@ -116,9 +168,33 @@ export class Room extends Emitter {
     if (message.user && message.user.id === this.client.user.id) this.outbox.confirm(message);
   }
 
+  /** A live `message_updated` event: the whole message in its new state. */
+  receiveChange(message) {
+    if (this.liveDuringJoin) {
+      this.liveDuringJoin.push({ message, change: true });
+      return;
+    }
+    this.#follow(message);
+    this.add([message], "live", { onlyHeld: true });
+  }
+
+  /** Our read mark moved (a `read` event, from any of our connections). */
+  readEvent(event) {
+    this.#readChanged(this.readMark.move(event.last_read));
+  }
+
+  /** A `read_receipt` in a private room: kept on the member as `last_read`. */
+  readReceiptEvent(event) {
+    if (!event.user || !Number.isInteger(event.last_read)) return;
+    this.#receipt(event.user.id, event.last_read);
+    const member = this.members.get(event.user.id);
+    if (member) this.members.set(member.id, this.#known(member));
+    this.emit("read_receipt", { user: event.user, last_read: event.last_read });
+  }
+
   presence(event) {
     if (!event.user) return;
-    if (event.status === "joined") this.members.set(event.user.id, this.#withRole(event.user));
+    if (event.status === "joined") this.members.set(event.user.id, this.#known(event.user));
     else if (event.status === "left") this.members.delete(event.user.id);
     this.emit("presence", { user: event.user, status: event.status });
     this.emit("members", { members: [...this.members.values()] });
@@ -151,45 +227,113 @@ export class Room extends Emitter {
     this.emit("typing", { user: event.user, typing: Boolean(event.typing) });
   }
 
-  #withRole(user) {
-    const role = this.roles.get(user.id);
-    return role ? { ...user, role } : user;
+  /** Remember how far a member has read (forward only). */
+  #receipt(userId, lastRead) {
+    if (Number.isInteger(lastRead)) this.receipts.set(userId, Math.max(lastRead, this.receipts.get(userId) ?? 0));
   }
 
-  /** Keep the messages with a new seq and announce them; returns those. */
-  add(messages, reason) {
-    const added = this.log.add(messages);
-    if (added.length) this.emit("messages", { messages: added, reason });
+  #readChanged(changed) {
+    if (changed) this.emit("read", { lastRead: this.lastRead, unread: this.unread });
+  }
+
+  /** `user` with what the room knows of them: their role here, and how far they read (private rooms). */
+  #known(user) {
+    const role = this.roles.get(user.id);
+    const lastRead = this.receipts.get(user.id);
+    return { ...user, ...(role && { role }), ...(lastRead !== undefined && { last_read: lastRead }) };
+  }
+
+  /**
+   * Keep the messages with a new seq (unless `onlyHeld`) and newer copies of those held, and
+   * announce them ("messages", "updated"); returns the new ones.
+   */
+  add(messages, reason, { onlyHeld = false } = {}) {
+    const { added, updated } = this.log.merge(messages, { onlyHeld });
+    if (added.length) {
+      this.emit("messages", { messages: added, reason });
+      if (this.joined) this.#readChanged(this.readMark.added(added)); // a join counts its own at the end
+      this.#markRead();
+    }
+    if (updated.length) {
+      this.emit("updated", { messages: updated, reason });
+      if (this.joined) this.#readChanged(this.readMark.changed());
+    }
     return added;
   }
 
+  /** A live event is the room's next (`rev` one more than ours): we now have everything up to it. */
+  #follow(message) {
+    if (this.rev !== null && message && message.rev === this.rev + 1) this.rev = message.rev;
+  }
+
+  /** Send an `edit`, `delete` or `react`; an `ok` ack's message is held at once, before its broadcast. */
+  async #change(event, payload) {
+    const connection = this.client.connection;
+    const result = await this.client.request(event, { room: this.id, ...payload });
+    const [err, ack] = result;
+    // After a reconnect the recovery brings the change (and seqs may mean something else).
+    if (!err && ack.ok && this.client.isCurrent(connection)) this.add([ack.message], "live", { onlyHeld: true });
+    return result;
+  }
+
   #joined(ack, live) {
-    if (ack.recovered && ack.epoch === this.epoch) {
+    const newEpoch = this.epoch !== null && ack.epoch !== this.epoch;
+    const messages = live.filter((event) => !event.change).map((event) => event.message);
+    const changes = live.filter((event) => event.change).map((event) => event.message);
+    // The ack is the room at its `rev`; live events buffered meanwhile go on from there, in order.
+    // (Those at or below it are in the ack already, and a copy whose `rev` is not higher changes nothing.)
+    this.rev = Number.isInteger(ack.rev) ? ack.rev : null;
+    for (const event of live) this.#follow(event.message);
+    const ours = newEpoch ? null : this.readMark.lastRead;
+    if (ack.recovered && !newEpoch) {
       this.add(ack.messages, "recovered");
-      this.add(live, "live");
-      this.#fillGapsAbove(ack.seq, live);
+      this.add(ack.updated || [], "recovered", { onlyHeld: true }); // older messages changed meanwhile
+      this.add(messages, "live");
+      this.add(changes, "live", { onlyHeld: true });
     } else {
       // History was lost (a new epoch) or we fell too far behind: start over from the
-      // latest, keeping live messages that arrived before the ack (they are newer).
+      // latest, keeping live events that arrived before the ack (they may be newer).
       this.log.clear();
-      this.log.add([...ack.messages, ...live]);
+      this.log.merge([...ack.messages, ...messages]);
+      this.log.merge(changes, { onlyHeld: true });
       this.hasOlder = this.log.lowest !== null && this.log.lowest > 1;
       this.emit("reset", { messages: this.log.messages });
-      this.#fillGapsAbove(ack.seq, live);
     }
+    this.#fillGapsAbove(ack.seq, messages);
     this.epoch = ack.epoch;
     this.joined = true;
     this.invite = null;
     this.role = ack.role ?? null;
     this.roles = new Map((ack.members || []).filter((user) => user.role).map((user) => [user.id, user.role]));
-    this.members = new Map((ack.members || []).map((user) => [user.id, user]));
+    if (newEpoch) this.receipts.clear();
+    for (const user of ack.members || []) this.#receipt(user.id, user.last_read);
+    this.members = new Map((ack.members || []).map((user) => [user.id, this.#known(user)]));
     this.emit("joined", { recovered: Boolean(ack.recovered), members: [...this.members.values()] });
     this.emit("members", { members: [...this.members.values()] });
     // A message of ours stored before the connection dropped comes back here: it is sent.
-    for (const message of [...ack.messages, ...live]) {
+    for (const message of [...ack.messages, ...messages]) {
       if (message.user && message.user.id === this.client.user.id) this.outbox.confirm(message);
     }
     this.outbox.setReady(true);
+    this.#readChanged(this.readMark.joined(ack, ours));
+    this.#markRead();
+  }
+
+  /** While viewing, mark the highest seq held read: one `read` request at a time per connection. */
+  async #markRead() {
+    const seq = this.log.highest;
+    const connection = this.client.connection;
+    if (!this.viewing || !this.joined || this.reading === connection) return;
+    if (this.lastRead === null || seq === null || seq <= this.lastRead) return;
+    this.reading = connection;
+    const [err, ack] = await this.client.request("read", { room: this.id, seq });
+    if (!err && ack.ok) this.readEvent(ack);
+    const limited = !err && !ack.ok && ack.error && ack.error.code === "rate_limited";
+    if (limited) await sleep(Math.max(1, Number(ack.error.retry_after) || 1) * 1000);
+    if (this.reading !== connection) return;
+    this.reading = null;
+    // More may have come meanwhile; a lost or refused mark waits for the next message, join or setViewing.
+    if (limited || (!err && ack.ok && this.log.highest > seq)) this.#markRead();
   }
 
   #refused(error, connection) {
@@ -236,4 +380,8 @@ export class Room extends Emitter {
     this.hasOlder = Boolean(ack.has_more);
     return this.add(ack.messages, "older");
   }
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
