@@ -4,11 +4,13 @@ of what the page shows."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import BrowserContext, Locator, Page, expect
 
 from tests.chat_client import new_session
 
@@ -121,3 +123,72 @@ async def contrast_problems(page: Page, selectors: list[str]) -> list[str]:
         if ratio < 4.5:
             problems.append(f"{selector}: {ratio:.2f}")
     return problems
+
+
+# How the new pages are looked at: desktop and phone widths (a phone has a touch
+# screen and no pointer hovering), each in the light and the dark colour scheme.
+LOOKS: dict[str, dict[str, Any]] = {
+    f"{size}-{scheme}": {**view, "color_scheme": scheme}
+    for size, view in {
+        "desktop": {"viewport": {"width": 1280, "height": 800}},
+        "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
+    }.items()
+    for scheme in ("light", "dark")
+}
+
+
+# The script errors of each page `open_page` opened.
+SCRIPT_ERRORS: weakref.WeakKeyDictionary[Page, list[str]] = weakref.WeakKeyDictionary()
+
+
+async def open_page(context: BrowserContext, url: str, *, joined: bool = True) -> Page:
+    """A new tab of `context` (a profile that holds a session) on `url`, once online and joined;
+    it fails the test on any script error."""
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    SCRIPT_ERRORS[page] = errors
+    await page.goto(url)
+    if joined:
+        await expect(page.locator("#status")).to_have_text("online")
+        await expect(page.locator("#text")).to_be_enabled()
+    return page
+
+
+async def session_context(new_context: NewContext, session: dict[str, Any], **options: Any) -> BrowserContext:
+    """A browser profile holding `session` (`{token, user}`), with `options` for the context."""
+    context = await new_context(**options)
+    await context.add_init_script(f"localStorage.setItem('chat.session', {json.dumps(json.dumps(session))})")
+    return context
+
+
+def no_script_errors(*pages: Page) -> None:
+    """Fail if a page opened by `open_page` logged a script error or an uncaught exception."""
+    for page in pages:
+        assert SCRIPT_ERRORS.get(page, []) == []
+
+
+async def fits_width(page: Page) -> None:
+    """Nothing scrolls sideways."""
+    width = await page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"], width  # type: ignore[index]
+
+
+def message(page: Page, text: str) -> Locator:
+    """The stored message whose text is exactly `text`."""
+    return page.locator(STORED).filter(has=page.locator(".text", has_text=re.compile(f"^{re.escape(text)}$")))
+
+
+def message_at(page: Page, seq: int) -> Locator:
+    return page.locator(f"{STORED}[data-seq='{seq}']")
+
+
+async def click_action(item: Locator, name: str) -> None:
+    """Show the toolbar of the message `item` as a person would (point at it, or on a touch
+    screen tap it, away from its controls) and click its button `name`."""
+    if await item.evaluate("() => matchMedia('(hover: none)').matches"):
+        await item.tap(position={"x": 4, "y": 4})
+    else:
+        await item.hover()
+    await item.get_by_role("button", name=name).click()

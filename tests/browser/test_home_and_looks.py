@@ -153,10 +153,17 @@ async def test_keyboard_only_with_visible_focus(server_url: str, new_context: Ne
     await page.keyboard.press("Tab")
     await expect(page.locator("#send")).to_be_focused()
     assert await focus_ring(page)
+    # Back past the composer: the latest message's actions, shown while focused, then the conversation.
     await page.keyboard.press("Shift+Tab")
     await page.keyboard.press("Shift+Tab")
-    await expect(page.locator("#scroller")).to_be_focused()  # the conversation scrolls with the arrow keys
+    delete = page.get_by_role("button", name="Delete your message")
+    await expect(delete).to_be_focused()
+    await expect(delete).to_be_visible()
     assert await focus_ring(page)
+    for _ in range(4):  # Edit, React, Reply, then the conversation itself
+        await page.keyboard.press("Shift+Tab")
+        assert await focus_ring(page), await page.evaluate("() => document.activeElement.outerHTML")
+    await expect(page.locator("#scroller")).to_be_focused()  # the conversation scrolls with the arrow keys
 
 
 async def focus_ring(page: Page) -> bool:

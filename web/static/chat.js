@@ -1,6 +1,7 @@
 // The chat page of one room: the reconnecting client (chat-client.js) does the
-// talking; this module shows what it reports (messages, members, typing, the
-// connection) and hands it what the user writes.
+// talking; this module shows what it reports (messages and their changes,
+// members, who has seen what, typing, the connection) and hands it what the
+// user writes, edits, deletes and reacts with, and whether the user is looking.
 
 import { ChatClient } from "./chat-client.js";
 import { copyField } from "./clipboard.js";
@@ -8,8 +9,11 @@ import { Composer } from "./composer.js";
 import { MemberList } from "./members.js";
 import { MessageView } from "./message-view.js";
 import { Reader } from "./reader.js";
+import { ReplyBar } from "./reply.js";
+import { SeenBy } from "./seen-by.js";
 import { ensureSession, renewSession, showIdentity, showText } from "./session.js";
 import { TypingDisplay, TypingNotifier } from "./typing.js";
+import { ViewingWatch } from "./viewing.js";
 
 const $ = (id) => document.getElementById(id);
 const page = $("chat");
@@ -73,6 +77,12 @@ function moderationText({ action, user, by, until }) {
   return `${user.name} was ${ACTION_TEXT[action] || action} by ${by.name}${when}.`;
 }
 
+/** Why a change was refused, as a sentence; null when it was accepted. */
+function failureText([error, ack]) {
+  if (error) return "The server did not answer; try again.";
+  return ack.ok ? null : sentence(ack.error?.message || "refused");
+}
+
 function showStatus(status) {
   $("status").textContent = STATUS_TEXT[status];
   $("status").className = `status ${status}`;
@@ -106,14 +116,26 @@ function start(session) {
   });
   const typingDisplay = new TypingDisplay($("typing"));
   const typingNotifier = new TypingNotifier((typing) => room.typing(typing));
+  const replyBar = new ReplyBar($("reply-bar"), () => $("text").focus());
+  const reportFailure = (answer) => showError(failureText(answer) || "");
   const view = new MessageView($("messages"), {
     user: () => client.user,
+    role: () => room.role,
     maxLength: Number(page.dataset.maxLength),
     onDismiss: (clientId) => {
       room.outbox.remove(clientId);
       view.removeEntry(clientId);
     },
+    onReply: (message) => {
+      replyBar.set(message);
+      $("text").focus();
+    },
+    onEdit: async (seq, text) => failureText(await room.edit(seq, text)),
+    onDelete: async (seq) => reportFailure(await room.remove(seq)),
+    onReact: async (seq, emoji, on) => reportFailure(await room.react(seq, emoji, on)),
+    onMissing: () => showNotice("The original is further up: scroll up to load older messages."),
   });
+  const seenBy = new SeenBy($("messages"), () => client.user.id, () => view.latest());
   const reader = new Reader({
     scroller: $("scroller"),
     list: $("messages"),
@@ -123,6 +145,11 @@ function start(session) {
     loadOlder: () => room.loadOlder(),
     itemFor: (seq) => view.itemFor(seq),
   });
+  const viewing = new ViewingWatch({
+    scroller: $("scroller"),
+    atBottom: () => reader.atBottom(),
+    report: (looking) => room.setViewing(looking),
+  });
   const composer = new Composer({
     form: $("composer"),
     input: $("text"),
@@ -131,10 +158,20 @@ function start(session) {
     maxLength: Number(page.dataset.maxLength),
     onSend: (text) => {
       typingNotifier.stop();
-      room.send(text);
+      const replyTo = replyBar.seq;
+      replyBar.clear();
+      if (replyTo === null) room.send(text);
+      else room.send(text, { replyTo });
     },
     onInput: (hasText) => typingNotifier.input(hasText),
+    onEscape: () => replyBar.cancel(),
   });
+  /** The list changed: the "seen by" line follows the latest message, and the bottom may be in view. */
+  const listChanged = () => {
+    seenBy.render();
+    viewing.check();
+  };
+  let shownRole = null;
 
   client.on("status", (status) => {
     showStatus(status);
@@ -156,7 +193,9 @@ function start(session) {
 
   room.on("reset", ({ messages }) => {
     view.reset(messages);
+    if (replyBar.seq !== null && !view.itemFor(replyBar.seq)) replyBar.clear();
     reader.reset();
+    listChanged();
   });
   room.on("messages", ({ messages, reason }) => {
     const before = reader.before();
@@ -164,13 +203,26 @@ function start(session) {
     const fresh = reason === "older" ? [] : messages.filter((message) => message.user?.id !== client.user.id);
     reader.after(before, { fresh });
     for (const message of messages) if (message.user) typingDisplay.forget(message.user.id);
+    listChanged();
   });
+  room.on("updated", ({ messages }) => {
+    const before = reader.before();
+    view.update(messages);
+    reader.after(before);
+    if (messages.some((message) => message.deleted && message.seq === replyBar.seq)) {
+      replyBar.clear();
+      showNotice("The message you were replying to was deleted.");
+    }
+    listChanged();
+  });
+  room.on("read_receipt", ({ user, last_read: lastRead }) => seenBy.mark(user, lastRead));
   room.on("outbox", ({ entry }) => {
     const before = reader.before();
     const isNew = !view.unsent.has(entry.clientId);
     view.showEntry(entry);
     reader.after(before, { mine: isNew });
     if (entry.state === "failed" && entry.error?.code === "too_large") composer.restore(entry.text);
+    listChanged();
   });
   room.on("stored", ({ entry }) => view.removeEntry(entry.clientId));
   room.on("joined", () => {
@@ -178,6 +230,11 @@ function start(session) {
     showError("");
     composer.setEnabled(true);
     if (first) $("text").focus();
+    if (room.role !== shownRole) {
+      shownRole = room.role; // owners and moderators may delete any message
+      view.refreshAll();
+    }
+    listChanged();
   });
   room.on("join-error", ({ error, retrying }) => {
     showError(joinErrorText(error));
@@ -188,6 +245,7 @@ function start(session) {
   });
   room.on("members", ({ members: users }) => {
     members.replace(users);
+    seenBy.members(users);
     $("online-summary").textContent = users.length ? `${users.length} online` : "";
   });
   room.on("presence", ({ user, status }) => status === "left" && typingDisplay.forget(user.id));

@@ -1,5 +1,6 @@
-// The message box: a textarea where Enter sends and Shift+Enter starts a new
-// line, with a character counter that appears near MAX_MESSAGE_LENGTH.
+// The message box: a textarea where Enter sends, Shift+Enter starts a new
+// line and Escape lets go of a reply, with a character counter that appears
+// near MAX_MESSAGE_LENGTH.
 
 const COUNTER_FROM = 0.9; // show the counter from 90 % of the limit
 
@@ -13,9 +14,10 @@ export class Composer {
    * @param {number} options.maxLength  in code points of trimmed text, as the server counts
    * @param {(text: string) => void} options.onSend
    * @param {(hasText: boolean) => void} options.onInput
+   * @param {() => boolean} [options.onEscape]  Escape was pressed; true if it was used (a reply cancelled)
    */
-  constructor({ form, input, button, counter, maxLength, onSend, onInput }) {
-    Object.assign(this, { form, input, button, counter, maxLength, onSend, onInput });
+  constructor({ form, input, button, counter, maxLength, onSend, onInput, onEscape = () => false }) {
+    Object.assign(this, { form, input, button, counter, maxLength, onSend, onInput, onEscape });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.send();
@@ -28,6 +30,10 @@ export class Composer {
   }
 
   keydown(event) {
+    if (event.key === "Escape" && this.onEscape()) {
+      event.preventDefault();
+      return;
+    }
     // Enter sends; Shift+Enter is a new line; Enter that confirms an IME composition is not ours.
     if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.keyCode === 229) return;
     event.preventDefault();

@@ -1,11 +1,16 @@
 // Home page: go to a public room, create a private one and pass on its
-// invite, see the public rooms with people online, and change one's name.
+// invite, see the public rooms with people online, one's own rooms with what
+// is unread there (kept live over a connection of the user's own), and change
+// one's name.
 
+import { ChatClient } from "./chat-client.js";
 import { copyField } from "./clipboard.js";
+import { MyRooms } from "./my-rooms.js";
 import { api, apiErrorMessage, changeName, ensureSession, loadSession, renewSession, showIdentity, showText } from "./session.js";
 
 const ROOM_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const ROOMS_REFRESH_MS = 5000;
+const REFETCH_AFTER_MS = 300; // read events come in bursts: ask once
 const $ = (id) => document.getElementById(id);
 
 function goToRoom(event) {
@@ -95,9 +100,54 @@ async function refreshRooms() {
   }
 }
 
+const myRooms = new MyRooms({ list: $("my-rooms"), empty: $("my-rooms-empty"), refetch: () => refetchSoon() });
+let client = null; // the user's own connection: `read`, `room_added` and `removed` arrive on it
+
+async function refreshMyRooms() {
+  if (!client || document.hidden) return;
+  try {
+    const { status, data } = await api("/api/me/rooms", { token: client.session.token });
+    // A 401 is left to the connection, which renews the token and says so ("session").
+    if (status === 200 && data && Array.isArray(data.rooms)) myRooms.replace(data.rooms);
+  } catch {
+    // The next refresh tries again.
+  }
+}
+
+let refetchTimer = null;
+function refetchSoon() {
+  clearTimeout(refetchTimer);
+  refetchTimer = setTimeout(refreshMyRooms, REFETCH_AFTER_MS);
+}
+
+/** Connect as `session`'s user (closing the connection of a previous one) and list their rooms. */
+function connectAs(session) {
+  client?.close();
+  myRooms.clear();
+  $("my-rooms-card").hidden = !session;
+  if (!session) return;
+  client = new ChatClient({ io: window.io, session, renewSession: () => renewSession() });
+  client.on("read", ({ room, last_read: lastRead }) => myRooms.read(room, lastRead));
+  client.on("room_added", refetchSoon);
+  client.on("removed", refetchSoon);
+  client.on("session", (renewed) => {
+    showIdentity(renewed);
+    refetchSoon();
+  });
+  client.on("status", (status) => status === "online" && refetchSoon()); // catch up on what was missed
+  client.connect();
+  refreshMyRooms();
+}
+
 async function onChangeName() {
-  await changeName();
+  const session = await changeName();
+  if (session) connectAs(session);
   $("change-name").focus();
+}
+
+function refreshAll() {
+  refreshRooms();
+  refreshMyRooms();
 }
 
 function main() {
@@ -109,10 +159,11 @@ function main() {
   $("create-private").addEventListener("click", createPrivateRoom);
   $("copy-private").addEventListener("click", () => copyField($("private-link"), $("copy-private-result")));
   refreshRooms();
-  setInterval(refreshRooms, ROOMS_REFRESH_MS);
-  document.addEventListener("visibilitychange", refreshRooms);
+  setInterval(refreshAll, ROOMS_REFRESH_MS);
+  document.addEventListener("visibilitychange", refreshAll);
+  if (session) connectAs(session);
   // A first visit starts with the name form open.
-  if (!session) ensureSession();
+  else ensureSession().then(connectAs);
 }
 
 main();

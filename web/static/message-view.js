@@ -1,46 +1,73 @@
 // The conversation as the reader sees it: stored messages in seq order,
-// grouped by author and minute, with a separator where a day starts; then the
-// user's own messages not stored yet, with their state (sending, waiting,
-// rate limited, or refused and why) next to them.
+// grouped by author and minute, with a separator where a day starts, changed
+// in place when they are edited, deleted or reacted to; then the user's own
+// messages not stored yet, with their state (sending, waiting, rate limited,
+// or refused and why) next to them. One message at a time may be edited, have
+// its reaction picker open, or wait for a delete to be confirmed.
 
-import { appendLinkified } from "./linkify.js";
 import { insertionIndex } from "./client/room-log.js";
+import { fillStored } from "./message-item.js";
+import { MessageEditor } from "./message-editor.js";
+import { renderPicker } from "./reactions.js";
+import { UnsentView } from "./unsent-view.js";
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const dateFormat = new Intl.DateTimeFormat(undefined, {
   weekday: "long", day: "numeric", month: "long", year: "numeric",
 });
 const MINUTE_MS = 60000;
-
-const FAILURES = {
-  too_large: (entry, maxLength) =>
-    `Not sent: too long (${[...entry.text].length.toLocaleString()} of ${maxLength.toLocaleString()} characters).`,
-  forbidden: () => "Not sent: you may not write in this room.",
-};
+const HIGHLIGHT_MS = 2000;
 
 export class MessageView {
   /**
    * @param {HTMLOListElement} list  the `<ol id="messages">`
    * @param {object} options
    * @param {() => {id: string, name: string}} options.user  the signed-in user, read on use (it changes on renewal)
-   * @param {number} options.maxLength  MAX_MESSAGE_LENGTH, for the too_large explanation
+   * @param {() => string|null} [options.role]  ours in the room: owners and moderators may delete any message
+   * @param {number} options.maxLength  MAX_MESSAGE_LENGTH, for the too_large explanation and edits
    * @param {(clientId: string) => void} options.onDismiss  the user dismissed a refused message
+   * @param {(message) => void} [options.onReply]  the user chose to reply to `message`
+   * @param {(seq, text) => Promise<string|null>} [options.onEdit]  save an edit; resolves to why it failed, or null
+   * @param {(seq) => void} [options.onDelete]
+   * @param {(seq, emoji, on) => void} [options.onReact]
+   * @param {(seq) => void} [options.onMissing]  a quote was clicked whose original is not loaded
    */
-  constructor(list, { user, maxLength, onDismiss }) {
-    this.list = list;
-    this.user = user;
-    this.maxLength = maxLength;
-    this.onDismiss = onDismiss;
+  constructor(list, { user, role = () => null, maxLength, onDismiss, onReply = () => {}, onEdit = async () => null,
+    onDelete = () => {}, onReact = () => {}, onMissing = () => {} }) {
+    Object.assign(this, { list, user, role, maxLength, onReply, onEdit, onDelete, onReact, onMissing });
     this.records = []; // {message, item, separator}, by ascending seq
     this.seqs = [];
-    this.unsent = new Map(); // client_id -> <li>
-    this.countdowns = new Map(); // client_id -> interval refreshing "retrying in N s"
+    this.unsent = new UnsentView(list, {
+      user, maxLength, onDismiss, quoteOf: (seq) => this.quoteOf(seq), goTo: (seq) => this.goTo(seq),
+    });
+    this.editing = null; // {seq, editor}
+    this.picking = null; // {seq, picker}
+    this.confirming = null; // seq waiting for "Delete this message?"
+    document.addEventListener("pointerdown", (event) => {
+      if (this.picking && !event.target.closest?.(".reaction-picker, .action.react")) this.closePicker();
+    });
+    list.addEventListener("click", (event) => this.select(event.target));
   }
 
   /** The `<li>` of the stored message `seq`, or null. */
   itemFor(seq) {
+    return this.recordFor(seq)?.item || null;
+  }
+
+  recordFor(seq) {
     const index = insertionIndex(this.seqs, seq);
-    return this.seqs[index] === seq ? this.records[index].item : null;
+    return this.seqs[index] === seq ? this.records[index] : null;
+  }
+
+  /** A reply's quote of message `seq`, as the server will store it; null when it is not shown. */
+  quoteOf(seq) {
+    const message = this.recordFor(seq)?.message;
+    return message ? { seq, user: message.user, text: [...message.text].slice(0, 100).join("") } : null;
+  }
+
+  /** The latest stored message shown, `{seq, authorId, item}`, or null. */
+  latest() {
+    const record = this.records.at(-1);
+    return record ? { seq: record.message.seq, authorId: record.message.user?.id, item: record.item } : null;
   }
 
   /** Show exactly these stored messages (a new epoch, or the first join). */
@@ -51,6 +78,7 @@ export class MessageView {
     }
     this.records = [];
     this.seqs = [];
+    this.editing = this.picking = this.confirming = null;
     this.add(messages);
   }
 
@@ -59,9 +87,14 @@ export class MessageView {
     for (const message of messages) {
       const index = insertionIndex(this.seqs, message.seq);
       if (this.seqs[index] === message.seq) continue;
-      const record = { message, item: this.render(message), separator: null };
+      const item = document.createElement("li");
+      item.className = "message";
+      item.dataset.seq = String(message.seq);
+      item.classList.toggle("mine", message.user?.id === this.user().id);
+      const record = { message, item, separator: null };
+      this.fill(record);
       const next = this.records[index];
-      this.list.insertBefore(record.item, next ? next.separator || next.item : this.firstUnsent());
+      this.list.insertBefore(item, next ? next.separator || next.item : this.unsent.first());
       this.records.splice(index, 0, record);
       this.seqs.splice(index, 0, message.seq);
       this.decorate(index);
@@ -69,34 +102,164 @@ export class MessageView {
     }
   }
 
+  /** Show the new state of messages already shown (edited, deleted, reacted to); others are ignored. */
+  update(messages) {
+    for (const message of messages) {
+      const record = this.recordFor(message.seq);
+      if (!record) continue;
+      record.message = message;
+      if (message.deleted) this.forgetOpen(message.seq);
+      this.fill(record);
+    }
+  }
+
+  /** Draw every stored message again (our role or identity changed). */
+  refreshAll() {
+    for (const record of this.records) {
+      record.item.classList.toggle("mine", record.message.user?.id === this.user().id);
+      this.fill(record);
+    }
+  }
+
+  /** (Re)draw a stored message's parts, keeping the focus on the control that had it. */
+  fill(record) {
+    const { message, item } = record;
+    const seq = message.seq;
+    const focused = item.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+    fillStored(item, message, {
+      userId: this.user().id,
+      role: this.role(),
+      confirming: this.confirming === seq,
+      editor: this.editing?.seq === seq ? this.editing.editor.element : null,
+      picker: this.picking?.seq === seq ? this.picking.picker : null,
+    }, {
+      goTo: (target) => this.goTo(target),
+      react: (emoji, on) => this.onReact(seq, emoji, on),
+      reply: () => this.onReply(record.message),
+      edit: () => this.startEditing(seq),
+      pick: () => (this.picking?.seq === seq ? this.closePicker() : this.openPicker(seq)),
+      askDelete: () => this.setConfirming(seq, "delete"),
+      delete: () => {
+        this.setConfirming(null, "reply");
+        this.onDelete(seq);
+      },
+      keep: () => this.setConfirming(null, "ask-delete"),
+    });
+    if (focused) this.focusKey(item, focused, "action:react");
+  }
+
+  /** Focus the control `key` of `item`, else `fallback`, else the message itself (say, it was deleted). */
+  focusKey(item, key, fallback = null) {
+    const controls = [...item.querySelectorAll("[data-key]")];
+    const control = controls.find((element) => element.dataset.key === key)
+      || controls.find((element) => element.dataset.key === fallback);
+    if (control) return control.focus();
+    item.tabIndex = -1;
+    item.focus({ preventScroll: true });
+  }
+
+  /** A tap or click on a message (not on one of its controls) shows its toolbar until another is chosen. */
+  select(target) {
+    if (target.closest("button, a, textarea, .reaction-picker")) return;
+    const item = target.closest("li.message[data-seq]");
+    for (const selected of this.list.querySelectorAll("li.message.selected")) {
+      if (selected !== item) selected.classList.remove("selected");
+    }
+    item?.classList.add("selected");
+  }
+
+  /** Scroll to the original of a quote and point it out; or say that it is not loaded. */
+  goTo(seq) {
+    const item = this.itemFor(seq);
+    if (!item) {
+      this.onMissing(seq);
+      return;
+    }
+    item.scrollIntoView({ block: "center" });
+    item.tabIndex = -1;
+    item.focus({ preventScroll: true });
+    item.classList.add("highlight");
+    setTimeout(() => item.classList.remove("highlight"), HIGHLIGHT_MS);
+  }
+
+  startEditing(seq) {
+    const record = this.recordFor(seq);
+    if (!record) return;
+    this.stopEditing(false);
+    const editor = new MessageEditor({
+      text: record.message.text,
+      maxLength: this.maxLength,
+      onSave: (text) => this.onEdit(seq, text),
+      onClose: () => this.stopEditing(true),
+    });
+    this.editing = { seq, editor };
+    this.fill(record);
+    editor.focus();
+  }
+
+  /** Close the editor, if any; `refocus` puts the focus back on the message's Edit button. */
+  stopEditing(refocus) {
+    if (!this.editing) return;
+    const record = this.recordFor(this.editing.seq);
+    this.editing = null;
+    if (!record) return;
+    this.fill(record);
+    if (refocus) this.focusKey(record.item, "action:edit");
+  }
+
+  openPicker(seq) {
+    this.closePicker();
+    const record = this.recordFor(seq);
+    if (!record) return;
+    const picker = renderPicker({
+      onPick: (emoji) => {
+        const mine = (record.message.reactions?.[emoji] || []).includes(this.user().id);
+        this.closePicker(true);
+        this.onReact(seq, emoji, !mine);
+      },
+      onClose: () => this.closePicker(true),
+    });
+    this.picking = { seq, picker };
+    this.fill(record);
+    picker.querySelector("button").focus();
+  }
+
+  closePicker(refocus = false) {
+    if (!this.picking) return;
+    const record = this.recordFor(this.picking.seq);
+    this.picking = null;
+    if (!record) return;
+    this.fill(record);
+    if (refocus) this.focusKey(record.item, "action:react");
+  }
+
+  /** Ask (or stop asking, `seq` null) whether to delete `seq`; the focus moves to its control `focusKey`. */
+  setConfirming(seq, focusKey) {
+    const previous = this.confirming;
+    this.confirming = seq;
+    for (const each of new Set([previous, seq])) {
+      const record = each === null ? null : this.recordFor(each);
+      if (record) this.fill(record);
+    }
+    const target = seq ?? previous;
+    const record = target === null ? null : this.recordFor(target);
+    if (record) this.focusKey(record.item, `action:${focusKey}`);
+  }
+
+  /** A deleted message can no longer be edited, reacted to or deleted. */
+  forgetOpen(seq) {
+    if (this.editing?.seq === seq) this.editing = null;
+    if (this.picking?.seq === seq) this.picking = null;
+    if (this.confirming === seq) this.confirming = null;
+  }
+
   /** Show or update one of our messages the server has not stored (an outbox entry). */
   showEntry(entry) {
-    let item = this.unsent.get(entry.clientId);
-    if (!item) {
-      item = this.render({ user: this.user(), text: entry.text, ts: null });
-      item.dataset.clientId = entry.clientId;
-      this.unsent.set(entry.clientId, item);
-      this.list.append(item);
-    }
-    item.classList.toggle("pending", entry.state !== "failed");
-    item.classList.toggle("failed", entry.state === "failed");
-    const line = item.querySelector(".send-state");
-    line.replaceChildren(...this.stateLine(entry));
-    clearInterval(this.countdowns.get(entry.clientId));
-    if (entry.state === "retrying" && entry.retryAt) {
-      this.countdowns.set(entry.clientId, setInterval(() => line.replaceChildren(...this.stateLine(entry)), 1000));
-    }
+    this.unsent.show(entry);
   }
 
   removeEntry(clientId) {
-    clearInterval(this.countdowns.get(clientId));
-    this.countdowns.delete(clientId);
-    this.unsent.get(clientId)?.remove();
-    this.unsent.delete(clientId);
-  }
-
-  firstUnsent() {
-    return this.unsent.values().next().value || null;
+    this.unsent.remove(clientId);
   }
 
   /** A day separator where a day starts; a message continues its group when author and minute match. */
@@ -120,63 +283,10 @@ export class MessageView {
       && Math.floor(previous.message.ts / MINUTE_MS) === Math.floor(record.message.ts / MINUTE_MS);
     record.item.classList.toggle("continued", continued);
   }
-
-  /** `<li class="message"><div class="meta"><span class="author"/> <time/></div><div class="text"/>…</li>` */
-  render(message) {
-    const item = document.createElement("li");
-    item.className = "message";
-    if (Number.isInteger(message.seq)) item.dataset.seq = String(message.seq);
-    item.classList.toggle("mine", Boolean(message.user && message.user.id === this.user().id));
-    const meta = document.createElement("div");
-    meta.className = "meta";
-    const author = document.createElement("span");
-    author.className = "author";
-    author.textContent = message.user ? message.user.name : "";
-    meta.append(author, " ");
-    if (Number.isFinite(message.ts)) meta.append(timeElement(message.ts));
-    const text = document.createElement("div");
-    text.className = "text";
-    appendLinkified(text, message.text);
-    item.append(meta, text);
-    if (!Number.isInteger(message.seq)) {
-      const state = document.createElement("p");
-      state.className = "send-state";
-      item.append(state);
-    }
-    return item;
-  }
-
-  /** What an outbox entry's state line says, as nodes. */
-  stateLine(entry) {
-    if (entry.state === "waiting") return ["Waiting for the connection…"];
-    if (entry.state === "sending") return ["Sending…"];
-    if (entry.state === "retrying") {
-      const seconds = Math.max(1, Math.ceil((entry.retryAt - Date.now()) / 1000));
-      const why = entry.error && entry.error.code === "rate_limited" ? "Rate limited" : "Not sent yet";
-      return [`${why}: retrying in ${seconds} s.`];
-    }
-    const explain = FAILURES[entry.error && entry.error.code];
-    const text = explain ? explain(entry, this.maxLength) : `Not sent: ${entry.error?.message || "refused"}.`;
-    const dismiss = document.createElement("button");
-    dismiss.type = "button";
-    dismiss.className = "link-button dismiss";
-    dismiss.textContent = "Dismiss";
-    dismiss.addEventListener("click", () => this.onDismiss(entry.clientId));
-    return [text, " ", dismiss];
-  }
 }
 
 function sameAuthor(a, b) {
   return Boolean(a.user && b.user && a.user.id === b.user.id);
-}
-
-function timeElement(ts) {
-  const date = new Date(ts);
-  const time = document.createElement("time");
-  time.dateTime = date.toISOString();
-  time.title = date.toLocaleString();
-  time.textContent = timeFormat.format(date);
-  return time;
 }
 
 /** Local midnight of the day `ts` falls in, in ms. */

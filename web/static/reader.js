@@ -24,9 +24,14 @@ export class Reader {
     this.hiddenCount = 0; // messages that arrived while the tab was hidden
     this.divider = null;
     this.loading = false;
-    this.stuck = true; // at the bottom as of the last scroll: stay there when the box resizes
+    this.stuck = true; // at the bottom as of the last scroll: stay there when sizes change
+    this.pinnedTop = null; // where scrollToBottom last put the view
     scroller.addEventListener("scroll", () => this.scrolled(), { passive: true });
-    new ResizeObserver(() => this.stuck && this.scrollToBottom()).observe(scroller);
+    // The box or what it holds changes size (a wrapped line, buttons shown for a new role):
+    // a reader at the bottom stays there.
+    const follow = new ResizeObserver(() => this.stuck && this.scrollToBottom());
+    follow.observe(scroller);
+    follow.observe(list);
     jump.addEventListener("click", () => this.toLatest());
     document.addEventListener("visibilitychange", () => this.visibilityChanged());
   }
@@ -106,7 +111,9 @@ export class Reader {
   }
 
   scrolled() {
-    this.stuck = this.atBottom();
+    // A scroll event comes a frame late: the one our own scrollToBottom caused may find the
+    // list grown since. Where we put the view, the reader is still at the bottom.
+    this.stuck = this.atBottom() || this.scroller.scrollTop === this.pinnedTop;
     if (this.stuck && !document.hidden) this.unseen = 0;
     this.updateJump();
     if (this.scroller.scrollTop < NEAR_TOP_PX) this.loadMore();
@@ -150,6 +157,8 @@ export class Reader {
 
   scrollToBottom() {
     this.scroller.scrollTop = this.scroller.scrollHeight;
+    this.pinnedTop = this.scroller.scrollTop;
+    this.stuck = true;
   }
 
   visibilityChanged() {
