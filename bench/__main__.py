@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from . import cpu_quota
 from .generator import Generator, Result
 from .report import json_line, markdown
-from .scenarios import CLUSTER_SIZES, SCENARIOS, SINGLE, Plan, Setup, run_target
+from .scenarios import CLUSTER_SIZES, SCENARIOS, Plan, Setup, run_target, single_scenarios
 from .servers import HOST, REFERENCE_DIR, TARGETS, Redis, install_node_modules, start_redis, stop
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -127,8 +127,9 @@ def main(argv: list[str]) -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(markdown(results, plan, args.redis, shlex.join(["python", "-m", "bench", *argv])))
-    expected = len([name for name in SINGLE if name in chosen]) + (len(CLUSTER_SIZES) if "cluster" in chosen else 0)
-    return 0 if len(results) == expected * len(targets) else 1
+    cluster_runs = len(CLUSTER_SIZES) if "cluster" in chosen else 0
+    expected = sum(len(single_scenarios(target, chosen)) + cluster_runs for target in targets)
+    return 0 if len(results) == expected else 1
 
 
 if __name__ == "__main__":

@@ -30,13 +30,15 @@ Result = dict[str, Any]
 @dataclass(frozen=True)
 class Load:
     """`rooms` rooms of `members` members, the first `senders` of each sending with `inflight`
-    messages unacknowledged (closed loop) or at `rate` messages per second (open loop)."""
+    messages unacknowledged (closed loop) or at `rate` messages per second (open loop); with
+    `reactions`, each sender reacts to each of its messages before it counts as done."""
 
     rooms: int
     members: int
     senders: int
     inflight: int | None = None
     rate: float | None = None
+    reactions: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,8 @@ def run_load(target: Target, urls: Sequence[str], load: Load, generator: Generat
     the merged counts, with the CPU share of the `servers` pids (summed, and each) and of `redis`."""
     shape = ["--inflight", str(load.inflight)] if load.inflight is not None else ["--rate", str(load.rate)]
     options = ["--mode", "load", "--room-prefix", room_prefix, "--rooms", str(load.rooms),
-               "--members", str(load.members), "--senders", str(load.senders), "--users", "distinct", *shape]
+               "--members", str(load.members), "--senders", str(load.senders), "--users", "distinct", *shape,
+               *(["--reactions"] if load.reactions else [])]
     with _workers(target, urls, generator, *options) as workers:
         ready = [worker.wait_for("ready", SETUP_TIMEOUT) for worker in workers]
         start = time.time() + warmup
@@ -129,12 +132,16 @@ def run_load(target: Target, urls: Sequence[str], load: Load, generator: Generat
         cpu = _cpu_during(start, duration, servers, redis)
         sent = [worker.wait_for("sent", STEP_TIMEOUT) for worker in workers]
         accepted: Counter[str] = Counter()
+        reacted: Counter[str] = Counter()
         for event in sent:
             accepted.update(event["accepted"])
+            reacted.update(event["reacted"])
         for worker in workers:
-            worker.tell({"cmd": "expect", "accepted": accepted})
+            worker.tell({"cmd": "expect", "accepted": accepted, "reacted": reacted})
         results = [worker.wait_for("result", STEP_TIMEOUT) for worker in workers]
     merged = {**_merge(ready, results, duration), **cpu}
+    if load.reactions:
+        merged |= _merge_updates(results, duration)
     if target == "reference":
         merged["seq_out_of_order"] = None  # it numbers no messages
     return merged
@@ -179,6 +186,14 @@ def _merge(ready: list[Result], results: list[Result], duration: float) -> Resul
         "generator_processes": len(results),
         "generator_cpu_percent": generator_cpu,  # the busiest process
         "generator_saturated": generator_cpu > SATURATED_PERCENT,
+    }
+
+
+def _merge_updates(results: list[Result], duration: float) -> Result:
+    return {
+        "updates_per_s": round(sum(result["updates"] for result in results) / duration, 1),
+        "expected_updates": sum(result["expected_updates"] for result in results),
+        "missing_updates": sum(result["missing_updates"] for result in results),
     }
 
 

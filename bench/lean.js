@@ -3,8 +3,8 @@
 // Why not socket.io-client: on a 2-core machine the generator shares the CPU with the server, and
 // the official client spends most of its time per received event in emitter hops and JSON.parse.
 // This client speaks just enough Engine.IO v4 / Socket.IO v5 (open, connect to a namespace, one
-// `join`, `message` with acks, ping/pong) and reads what the benchmark needs out of each `message`
-// frame with byte searches, so one event costs a few microseconds. official.js has the same
+// `join`, events with acks, ping/pong) and reads what the benchmark needs out of each `message`
+// and `message_updated` frame with byte searches, so one event costs a few microseconds. official.js has the same
 // interface on socket.io-client, to check that both count the same.
 'use strict';
 
@@ -14,7 +14,8 @@ const { parseText } = require('./text');
 const JOIN_ACK_ID = 1;
 const SETUP_TIMEOUT_MS = 10000;
 const SWEEP_INTERVAL_MS = 250;
-const SEQ = Buffer.from('"seq":');
+const SEQ_TEXT = '"seq":';
+const SEQ = Buffer.from(SEQ_TEXT);
 const TEXT = Buffer.from('"text":"');
 const OK = '[{"ok":true';
 
@@ -27,6 +28,7 @@ function prefixes(namespace) {
     event: `42${nsp}`,
     ack: `43${nsp}`,
     message: Buffer.from(`42${nsp}["message",`),
+    updated: Buffer.from(`42${nsp}["message_updated",`),
   };
 }
 
@@ -43,14 +45,22 @@ function integerAfter(data, needle, from) {
   return at < 0 ? -1 : Number.parseInt(data.toString('latin1', at + needle.length, at + needle.length + 20), 10);
 }
 
+/** [sentAt, sender, n] from the text of the message in `data` (after `from`), or null. */
+function textAfter(data, from) {
+  const at = data.indexOf(TEXT, from);
+  return at < 0 ? null : parseText(data.toString('latin1', at + TEXT.length, at + TEXT.length + 64));
+}
+
 /**
  * Connects, enters `namespace` with `auth`, joins `room`; resolves once the join is acknowledged,
- * to `{joined, send, close}`: `joined` is the join ack, `send(payload, ackTimeoutMs, done)` emits
- * a `message` and calls `done(null)` on an ok ack, else `done(kind, detail)` with kind `nack` or
- * `timeout`. `onMessage(seq, sentAt, sender, n)` gets each `message` event (seq -1 when the server
- * sends none; the rest from the text, see text.js); `onClose()` is called if the connection drops.
+ * to `{joined, send, close}`: `joined` is the join ack, `send(payload, ackTimeoutMs, done, event)`
+ * emits `event` (`message` by default) and calls `done(null, seq)` on an ok ack (the first `seq`
+ * in it, -1 if none), else `done(kind, detail)` with kind `nack` or `timeout`.
+ * `onMessage(seq, sentAt, sender, n)` gets each `message` event (seq -1 when the server sends none;
+ * the rest from the text, see text.js), `onUpdate(sentAt, sender, n)` each `message_updated` (of
+ * the message with that text); `onClose()` is called if the connection drops.
  */
-function open({ url, namespace, auth, room, deflate, onMessage, onClose }) {
+function open({ url, namespace, auth, room, deflate, onMessage, onUpdate, onClose }) {
   const wsUrl = `${url.replace(/^http/, 'ws')}/socket.io/?EIO=4&transport=websocket`;
   const ws = new WebSocket(wsUrl, { perMessageDeflate: deflate, skipUTF8Validation: true });
   const p = prefixes(namespace);
@@ -75,8 +85,9 @@ function open({ url, namespace, auth, room, deflate, onMessage, onClose }) {
     const call = pending.get(id);
     if (!call) return;
     pending.delete(id);
-    if (text.startsWith(OK, bracket)) call.done(null);
-    else call.done('nack', text.slice(bracket, bracket + 200));
+    if (!text.startsWith(OK, bracket)) { call.done('nack', text.slice(bracket, bracket + 200)); return; }
+    const at = text.indexOf(SEQ_TEXT, bracket);
+    call.done(null, at < 0 ? -1 : Number.parseInt(text.slice(at + SEQ_TEXT.length, at + SEQ_TEXT.length + 20), 10));
   }
 
   const joined = new Promise((resolve, reject) => {
@@ -87,10 +98,13 @@ function open({ url, namespace, auth, room, deflate, onMessage, onClose }) {
       // Hot path first: a `message` event.
       if (data.length > p.message.length && p.message.compare(data, 0, p.message.length) === 0) {
         const seq = integerAfter(data, SEQ, p.message.length);
-        const at = data.indexOf(TEXT, p.message.length);
-        if (at < 0) return;
-        const [sentAt, sender, n] = parseText(data.toString('latin1', at + TEXT.length, at + TEXT.length + 64));
-        onMessage(seq, sentAt, sender, n);
+        const parsed = textAfter(data, p.message.length);
+        if (parsed) onMessage(seq, ...parsed);
+        return;
+      }
+      if (data.length > p.updated.length && p.updated.compare(data, 0, p.updated.length) === 0) {
+        const parsed = textAfter(data, p.updated.length);
+        if (parsed && onUpdate) onUpdate(...parsed);
         return;
       }
       const text = data.toString();
@@ -107,11 +121,11 @@ function open({ url, namespace, auth, room, deflate, onMessage, onClose }) {
     });
   });
 
-  const send = (payload, ackTimeoutMs, done) => {
+  const send = (payload, ackTimeoutMs, done, event = 'message') => {
     const id = nextId++;
     pending.set(id, { deadline: Date.now() + ackTimeoutMs, done });
     waiting.add(client);
-    ws.send(`${p.event}${id}${JSON.stringify(['message', payload])}`);
+    ws.send(`${p.event}${id}${JSON.stringify([event, payload])}`);
   };
   const close = () => { closing = true; ws.close(); };
   return joined.then((ack) => ({ joined: ack, send, close }), (error) => { close(); throw error; });

@@ -5,8 +5,9 @@
 //
 //   -> {"event":"ready", ...}               members connected and joined
 //   <- {"cmd":"start","start":T0,"end":T1}  send from now on (warm-up), measure in [T0, T1) (ms since the epoch)
-//   -> {"event":"sent","accepted":{...}}    after T1, once the acks are in: accepted messages per room
-//   <- {"cmd":"expect","accepted":{...}}    the same, summed over all processes
+//   -> {"event":"sent","accepted":{...},"reacted":{...}}  after T1, once the acks are in:
+//                                           accepted messages (and reactions) per room
+//   <- {"cmd":"expect","accepted":{...},"reacted":{...}}  the same, summed over all processes
 //   -> {"event":"result", ...}              once every expected delivery arrived (or DRAIN_TIMEOUT_MS)
 //
 // `--mode idle` prints "ready" and holds its connections until stdin closes.
@@ -15,6 +16,9 @@
 // send, each with --inflight K messages unacknowledged (closed loop) or at --rate X messages per
 // second (open loop, so a slow server shows up as growing latency instead of a slower sender).
 // Every member receives and is counted, senders included (both servers send to the whole room).
+// --reactions (ours only): each sender reacts to each of its messages once it is acknowledged, and
+// only then sends the next, so the room carries one `message_updated` per `message`; both count
+// as deliveries (a reaction belongs to the window its message was sent in).
 // --urls: one or more instances; members of room r go to instance r % n (--layout rooms) or member
 // k of every room to instance k % n (--layout spread). Only 127.0.0.1 may be a target.
 'use strict';
@@ -27,6 +31,7 @@ const ACK_TIMEOUT_MS = 10000;
 const DRAIN_TIMEOUT_MS = 5000; // after "expect", wait this long at most for late deliveries
 const RATE_TICK_MS = 5;
 const RATE_MAX_INFLIGHT = 20000; // open loop, but not unbounded if the server stalls
+const REACTION = '👍';
 // Latency histogram: bucket k holds (BASE * FACTOR^(k-1), BASE * FACTOR^k] ms; bench/latency.py reads it.
 const LATENCY_BASE_MS = 0.01;
 const LATENCY_FACTOR = 1.02;
@@ -81,7 +86,9 @@ function options(argv) {
     process: Number.parseInt(a.process || '0', 10),
     processes: Number.parseInt(a.processes || '1', 10),
     connectConcurrency: Number.parseInt(a['connect-concurrency'] || '50', 10),
+    reactions: Boolean(a.reactions),
   };
+  if (opts.reactions && opts.target !== 'ours') throw new Error('--reactions: only our server has them');
   if (!TARGETS[opts.target]) throw new Error(`--target must be ours or reference, not ${opts.target}`);
   if (!['load', 'idle'].includes(opts.mode)) throw new Error(`unknown --mode ${opts.mode}`);
   if (!['rooms', 'spread'].includes(opts.layout)) throw new Error('--layout must be rooms or spread');
@@ -128,13 +135,16 @@ function newStats() {
     window: { start: Infinity, end: Infinity },
     latency: new Uint32Array(LATENCY_BUCKETS),
     latencyMax: 0,
-    deliveries: 0, // received during the window
+    deliveries: 0, // received during the window, messages and updates
+    updates: 0, // message_updated received during the window
     windowDeliveries: 0, // first receipts of messages sent during the window
+    windowUpdates: 0, // first receipts of updates of messages sent during the window
     outOfOrder: 0, // against the sender's order
     seqOutOfOrder: 0, // against the room's seq order
     duplicates: 0,
     acked: 0, // accepted messages whose ack arrived during the window
     accepted: {}, // room index -> accepted messages sent during the window
+    reacted: {}, // room index -> accepted reactions to messages sent during the window
     inflight: 0,
     errors: { connect: 0, join: 0, nack: 0, timeout: 0, disconnect: 0, behind: 0 },
     firstError: null,
@@ -146,6 +156,8 @@ function noteError(stats, kind, detail) {
   stats.errors[kind] += 1;
   if (stats.firstError === null) stats.firstError = `${kind}: ${detail}`;
 }
+
+const inWindow = (stats, at) => at >= stats.window.start && at < stats.window.end;
 
 function recordLatency(stats, ms) {
   const bucket = ms <= LATENCY_BASE_MS ? 0 : Math.ceil(Math.log(ms / LATENCY_BASE_MS) / Math.log(LATENCY_FACTOR));
@@ -191,9 +203,18 @@ function receiver(stats) {
       recordLatency(stats, at - sentAt);
     }
   };
+  // Each message is reacted to once: a second update of it is a duplicate.
+  const updatedBySender = new Map();
+  const onUpdate = (sentAt, sender, n) => {
+    if (inWindow(stats, now())) { stats.deliveries += 1; stats.updates += 1; }
+    let stream = updatedBySender.get(sender);
+    if (!stream) { stream = new Order(0); updatedBySender.set(sender, stream); }
+    if (stream.see(n) === 'duplicate') { stats.duplicates += 1; return; }
+    if (inWindow(stats, sentAt)) stats.windowUpdates += 1;
+  };
   // The join ack's seq (ours) is the last message before this member joined.
   const joined = (ack) => { if (Number.isInteger(ack.seq)) bySeq = new Order(ack.seq); };
-  return { onMessage, joined };
+  return { onMessage, onUpdate, joined };
 }
 
 // The members this process opens: {g, room index, url, sends}.
@@ -220,10 +241,10 @@ async function openMembers(opts, stats) {
   };
   const openOne = async (member) => {
     try {
-      const { onMessage, joined } = receiver(stats);
+      const { onMessage, onUpdate, joined } = receiver(stats);
       const conn = await CLIENTS[opts.client].open({
         url: member.url, namespace: target.namespace, auth: await credentials(member),
-        room: `${opts.roomPrefix}-${member.room}`, deflate: opts.deflate, onMessage,
+        room: `${opts.roomPrefix}-${member.room}`, deflate: opts.deflate, onMessage, onUpdate,
         onClose: () => { if (!stats.closing) noteError(stats, 'disconnect', `member ${member.g} closed`); },
       });
       joined(conn.joined);
@@ -239,24 +260,27 @@ async function openMembers(opts, stats) {
   return { members: members.filter((member) => member !== null), connectSeconds };
 }
 
-// Sends one message and calls `then` once it is acknowledged, refused or timed out.
+const countIn = (counts, room) => { counts[room] = (counts[room] || 0) + 1; };
+
+// Sends one message (and with --reactions its reaction once it is accepted) and calls `then` once
+// it is done: acknowledged, refused or timed out.
 function publishOne(opts, stats, member, then) {
   const sentAt = now();
   member.count += 1;
   stats.inflight += 1;
-  const payload = TARGETS[opts.target].payload(`${opts.roomPrefix}-${member.room}`,
-    formatText(sentAt, member.g, member.count), sentAt);
+  const room = `${opts.roomPrefix}-${member.room}`;
+  const finish = () => { stats.inflight -= 1; if (then) then(); };
+  const payload = TARGETS[opts.target].payload(room, formatText(sentAt, member.g, member.count), sentAt);
   member.conn.send(payload, ACK_TIMEOUT_MS, (kind, detail) => {
-    stats.inflight -= 1;
-    const at = now();
-    if (kind) noteError(stats, kind, detail);
-    else {
-      if (at >= stats.window.start && at < stats.window.end) stats.acked += 1;
-      if (sentAt >= stats.window.start && sentAt < stats.window.end) {
-        stats.accepted[member.room] = (stats.accepted[member.room] || 0) + 1;
-      }
-    }
-    if (then) then();
+    if (kind) { noteError(stats, kind, detail); finish(); return; }
+    if (inWindow(stats, now())) stats.acked += 1;
+    if (inWindow(stats, sentAt)) countIn(stats.accepted, member.room);
+    if (!opts.reactions) { finish(); return; }
+    member.conn.send({ room, seq: detail, emoji: REACTION, on: true }, ACK_TIMEOUT_MS, (reactKind, reactDetail) => {
+      if (reactKind) noteError(stats, reactKind, `react: ${reactDetail}`);
+      else if (inWindow(stats, sentAt)) countIn(stats.reacted, member.room);
+      finish();
+    }, 'react');
   });
 }
 
@@ -326,11 +350,13 @@ async function runLoad(opts, stats, members, next) {
   const cpu = process.cpuUsage(cpuBefore);
   stop();
   await waitUntil(() => stats.inflight === 0, ACK_TIMEOUT_MS + 1000);
-  emit({ event: 'sent', accepted: stats.accepted });
+  emit({ event: 'sent', accepted: stats.accepted, reacted: stats.reacted });
 
-  const { accepted } = await expectCommand(next, 'expect');
+  const { accepted, reacted } = await expectCommand(next, 'expect');
   const expected = members.reduce((sum, member) => sum + (accepted[member.room] || 0), 0);
-  await waitUntil(() => stats.windowDeliveries >= expected, DRAIN_TIMEOUT_MS);
+  const expectedUpdates = members.reduce((sum, member) => sum + (reacted[member.room] || 0), 0);
+  await waitUntil(() => stats.windowDeliveries >= expected && stats.windowUpdates >= expectedUpdates,
+    DRAIN_TIMEOUT_MS);
   const seconds = (end - start) / 1000;
   emit({
     event: 'result',
@@ -338,6 +364,9 @@ async function runLoad(opts, stats, members, next) {
     acked: stats.acked,
     expected,
     missing: Math.max(0, expected - stats.windowDeliveries),
+    updates: stats.updates,
+    expected_updates: expectedUpdates,
+    missing_updates: Math.max(0, expectedUpdates - stats.windowUpdates),
     out_of_order: stats.outOfOrder,
     seq_out_of_order: stats.seqOutOfOrder,
     duplicates: stats.duplicates,

@@ -21,7 +21,7 @@ function connect(url, namespace, auth, deflate) {
   });
 }
 
-async function open({ url, namespace, auth, room, deflate, onMessage, onClose }) {
+async function open({ url, namespace, auth, room, deflate, onMessage, onUpdate, onClose }) {
   const socket = await connect(url, namespace, auth, deflate);
   let closing = false;
   socket.on('disconnect', () => { if (!closing) onClose(); });
@@ -35,11 +35,12 @@ async function open({ url, namespace, auth, room, deflate, onMessage, onClose })
   }
   if (!ack || ack.ok !== true) { close(); throw new Error(`join refused: ${JSON.stringify(ack)}`); }
   socket.on('message', (message) => onMessage(message.seq ?? -1, ...parseText(String(message.text))));
-  const send = (payload, ackTimeoutMs, done) => {
-    socket.timeout(ackTimeoutMs).emit('message', payload, (error, reply) => {
+  if (onUpdate) socket.on('message_updated', (message) => onUpdate(...parseText(String(message.text))));
+  const send = (payload, ackTimeoutMs, done, event = 'message') => {
+    socket.timeout(ackTimeoutMs).emit(event, payload, (error, reply) => {
       if (error) done('timeout', error.message);
       else if (!reply || reply.ok !== true) done('nack', JSON.stringify(reply));
-      else done(null);
+      else done(null, reply.message?.seq ?? -1);
     });
   };
   return { joined: ack, send, close };

@@ -91,6 +91,13 @@ def _rows(plan: Plan) -> list[Row]:
         Row(f"Server CPU, % of one core ({one})", "throughput", _plain("server_cpu_percent"), None),
         Row(f"Generator CPU, % of one core, busiest process ({one})", "throughput",
             _plain("generator_cpu_percent"), None),
+        Row(f"Deliveries per second, messages and one reaction each ({one})", "reactions", deliveries,
+            _value("deliveries_per_s")),
+        Row(f"… of them `message_updated` ({one})", "reactions", _per_second("updates_per_s"),
+            _value("updates_per_s")),
+        Row(f"{latency}, messages amid reactions ({one})", "reactions", _latency, _p99),
+        Row("Deliveries with reactions ÷ message-only deliveries (the throughput row)", "reactions",
+            _plain("vs_message_only", 2, "x"), None),
         Row(f"Deliveries per second ({rate})", "rate", deliveries, _value("deliveries_per_s")),
         Row(f"{latency} ({rate})", "rate", _latency, _p99),
         Row(f"Deliveries per second ({rooms_rate})", "rooms-rate", deliveries, _value("deliveries_per_s")),
@@ -145,6 +152,7 @@ def _errors(results: Sequence[Result]) -> str:
 
 TOTALS: list[tuple[str, Callable[[Sequence[Result]], str]]] = [
     ("Missing / out of order / duplicates, all scenarios", _sums("missing", "out_of_order", "duplicates")),
+    ("Missing `message_updated` (reactions)", _sums("missing_updates")),
     ("Out of seq order (ours only; the protocol allows it across senders), all scenarios", _sums("seq_out_of_order")),
     ("Errors, all scenarios", _errors),
 ]

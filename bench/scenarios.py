@@ -30,7 +30,8 @@ WARM_CONNECTIONS = 50  # opened and closed before the memory baseline, so one-ti
 QUIET_CONNECTIONS = 20  # in cluster-3, the third instance's clients: one quiet room, nobody sending
 
 # In the order they run against one server: memory on a fresh process, before load has grown its heap.
-SINGLE = ("memory", "connections", "throughput", "rate", "rooms-rate", "rooms-max")
+SINGLE = ("memory", "connections", "throughput", "reactions", "rate", "rooms-rate", "rooms-max")
+OURS_ONLY = frozenset({"reactions"})  # the reference has no reactions
 SCENARIOS = (*SINGLE, "cluster")
 CLUSTER_SIZES = (1, 2, 3)  # instances in the cluster scenario's runs; the third holds only a quiet room
 
@@ -71,6 +72,7 @@ def load_of(scenario: str, plan: Plan) -> Load:
     everyone = plan.room_users  # in the rooms scenarios every user sends
     return {
         "throughput": Load(1, plan.subscribers, 1, inflight=plan.inflight),
+        "reactions": Load(1, plan.subscribers, 1, inflight=plan.inflight, reactions=True),
         "rate": Load(1, plan.subscribers, 1, rate=plan.rate),
         "rooms-rate": Load(plan.rooms, plan.room_users, everyone, rate=plan.room_rate),
         "rooms-max": Load(plan.rooms, plan.room_users, everyone, inflight=plan.room_inflight),
@@ -93,19 +95,31 @@ class Deployment:
 def run_target(setup: Setup, plan: Plan, chosen: list[str], *, redis_mode: bool) -> Iterator[Result]:
     """The chosen scenarios against `setup.target`, one result each as it is done ("cluster":
     one with one instance, then one with two). `redis_mode`: the single-instance scenarios use Redis too.
-    A scenario that fails (or whose server does not start) is reported on stderr and yields nothing."""
-    single = [name for name in SINGLE if name in chosen]
+    A scenario that fails (or whose server does not start) is reported on stderr and yields nothing.
+    "reactions" (ours only) also carries `vs_message_only`: its deliveries per second over those
+    of "throughput" in the same run."""
+    single = single_scenarios(setup.target, chosen)
     if single:
         try:
             with _running(setup, "scenarios", 1, redis_mode) as deployment:
+                done: dict[str, Result] = {}
                 for name in single:
                     result = _attempt(setup, name, partial(_single, setup, deployment, name, plan))
                     if result:
+                        done[name] = result
+                        if name == "reactions" and done.get("throughput", {}).get("deliveries_per_s"):
+                            ratio = result["deliveries_per_s"] / done["throughput"]["deliveries_per_s"]
+                            result["vs_message_only"] = round(ratio, 2)
                         yield result
         except RuntimeError as error:
             print(f"  {setup.target}: {error}", file=sys.stderr)
     if "cluster" in chosen:
         yield from _cluster(setup, plan)
+
+
+def single_scenarios(target: Target, chosen: list[str]) -> list[str]:
+    """The chosen single-instance scenarios that `target` can run, in their order."""
+    return [name for name in SINGLE if name in chosen and (target == "ours" or name not in OURS_ONLY)]
 
 
 def _attempt(setup: Setup, name: str, run: Callable[[], Result]) -> Result | None:

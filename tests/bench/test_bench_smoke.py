@@ -16,7 +16,7 @@ import pytest
 
 from bench import cpu_quota, latency
 from bench.report import JSON_PREFIX
-from bench.scenarios import SINGLE
+from bench.scenarios import OURS_ONLY, SINGLE
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="the load generator runs on Node.js")
@@ -66,7 +66,7 @@ def on_redis(redis_url: str) -> Run:
     """Load scenarios with the single instance on Redis, the members on socket.io-client and split
     over two generator processes."""
     return run_bench("--redis", "--redis-url", redis_url, "--generator-processes", "2", "--client", "official",
-                     "--only", "throughput", "--only", "rooms-max")
+                     "--only", "throughput", "--only", "reactions", "--only", "rooms-max")
 
 
 def assert_delivered(result: Result) -> None:
@@ -84,7 +84,9 @@ def test_exits_cleanly_with_one_table(every_scenario: Run) -> None:
     assert "Scaling: 2 instances ÷ 1 instance" in every_scenario.table
     assert "| Missing / out of order / duplicates, all scenarios | 0 / 0 / 0 | 0 / 0 / 0 | |" in every_scenario.table
     scenarios = {*SINGLE, "cluster-1", "cluster-2", "cluster-3"}
-    assert set(every_scenario.results) == {(server, name) for server in SERVERS for name in scenarios}
+    assert set(every_scenario.results) == {(server, name) for server in SERVERS for name in scenarios
+                                           if server == "ours" or name not in OURS_ONLY}
+    assert "| Missing `message_updated` (reactions) | 0 | n/a | |" in every_scenario.table
 
 
 @pytest.mark.parametrize("server", SERVERS)
@@ -93,6 +95,21 @@ def test_load_delivers_everything(every_scenario: Run, server: str, scenario: st
     result = every_scenario.results[(server, scenario)]
     assert_delivered(result)
     assert (result["redis"], result["instances"], result["generator_processes"]) == (False, 1, 1)
+
+
+def assert_reacted(result: Result) -> None:
+    """Every message of the window was reacted to, and every member received each update once."""
+    assert_delivered(result)
+    assert result["expected_updates"] == result["expected_deliveries"], result
+    assert (result["missing_updates"], result["updates_per_s"] > 0) == (0, True), result
+    assert result["deliveries_per_s"] > result["updates_per_s"], result
+
+
+def test_reactions_at_the_rate_of_messages(every_scenario: Run) -> None:
+    result = every_scenario.results[("ours", "reactions")]
+    assert_reacted(result)
+    assert result["vs_message_only"] > 0
+    assert "Deliveries with reactions ÷ message-only deliveries" in every_scenario.table
 
 
 @pytest.mark.parametrize("server", SERVERS)
@@ -140,6 +157,8 @@ def test_redis_mode_two_generator_processes_official_client(on_redis: Run, serve
         result = on_redis.results[(server, scenario)]
         assert_delivered(result)
         assert (result["redis"], result["generator_processes"], result["client"]) == (True, 2, "official")
+    if server == "ours":
+        assert_reacted(on_redis.results[(server, "reactions")])
 
 
 def test_latency_percentiles_come_from_the_histogram() -> None:
