@@ -10,7 +10,7 @@ run: $(VENV)/.runtime web/node_modules/.installed
 	$(PY) -m chatserver $(ARGS)
 
 test: $(VENV)/.test web/node_modules/.installed system-deps
-	$(PY) -m ruff check chatserver tests bench
+	$(PY) -m ruff check chatserver tests bench docs/examples
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)

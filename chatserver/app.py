@@ -50,7 +50,12 @@ from .sessions import Sessions
 from .stores.base import Store
 from .stores.memory import MemoryStore
 from .stores.redis import RedisStore, instance_id
+from .stores.redis_hooks import RedisHookQueue
+from .stores.redis_keys import Keys
 from .transport import ChatManager, ChatRedisManager, ChatSocketServer, SocketIOFanout, SocketIOPublisher
+from .webhooks.delivery import DeliveryStats, Receiver, WebhookDelivery
+from .webhooks.memory_queue import MemoryHookQueue
+from .webhooks.queue import HookQueue
 
 log = logging.getLogger(__name__)
 REDIS_PREFIX = "chat:"  # of every key and channel the instances share in Redis
@@ -58,6 +63,7 @@ SOCKETIO_PATH = "/socket.io/"
 # A connection's events that may overlap: each takes its place in the store's line at once
 # (see `ChatSocketServer`); the ones after them must wait.
 PIPELINED_EVENTS = ("message", "edit", "delete", "react")
+HOOK_LEASE_GRACE = 10.0  # seconds past an attempt's timeout before another instance looks at its room
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -72,7 +78,7 @@ def create_app(settings: Settings) -> web.Application:
     keys = KeySet(settings.jwt_jwks_url, settings.jwt_issuer) if settings.jwt_jwks_url else None
     verifier = TokenVerifier(tokens, keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
     topology = settings.topology
-    store, manager = _shared_state(settings, topology)
+    store, manager, hooks = _shared_state(settings, topology)
     origins = OriginPolicy(settings.cors_origins)
     sio = ChatSocketServer(
         async_mode="aiohttp",
@@ -96,10 +102,10 @@ def create_app(settings: Settings) -> web.Application:
         max_connections_per_address=settings.max_connections_per_address,
     )
     fanout = SocketIOFanout(sio, metrics)
-    service = ChatService(store, fanout, settings)
+    service = ChatService(store, fanout, settings, hooks=hooks)
     sessions = Sessions(store, fanout, refresh_notice=settings.token_refresh_notice)
-    membership = Membership(store, fanout)
-    moderation = Moderation(store, membership, fanout)
+    membership = Membership(store, fanout, hooks=hooks)
+    moderation = Moderation(store, membership, fanout, hooks=hooks)
     editing = MessageEditing(store, service, fanout, settings)
     reads = ReadMarks(store, service, fanout)
     sio.register_namespace(ChatNamespace(service, sessions, moderation=moderation, editing=editing, reads=reads,
@@ -131,6 +137,16 @@ def create_app(settings: Settings) -> web.Application:
     add_pages(app)
     if keys is not None:
         app.cleanup_ctx.append(functools.partial(_key_set, keys))
+    if hooks is not None and settings.webhook_url and settings.webhook_secret:
+        receiver = Receiver(settings.webhook_url, settings.webhook_secret, settings.webhook_timeout,
+                            settings.webhook_retry_hours * 3600)
+        delivery = WebhookDelivery(hooks, receiver)
+        shown = urlsplit(settings.webhook_url)  # without credentials or query, which may hold secrets
+        log.info("webhooks on", extra={"receiver": f"{shown.scheme}://{shown.netloc.rpartition('@')[2]}{shown.path}"})
+        metrics.track_webhooks(delivery.stats)
+        app.cleanup_ctx.append(functools.partial(_webhooks, delivery))
+    else:
+        metrics.track_webhooks(DeliveryStats())  # zeros, so that one dashboard fits every instance
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_send_clients_elsewhere)
     return app
@@ -145,18 +161,25 @@ async def _send_clients_elsewhere(app: web.Application) -> None:
         log.info("shutdown: connections closed so their clients reconnect elsewhere", extra={"closed": closed})
 
 
-def _shared_state(settings: Settings, topology: Topology) -> tuple[Store, socketio.AsyncManager]:
+def _shared_state(settings: Settings, topology: Topology) -> tuple[Store, socketio.AsyncManager, HookQueue | None]:
     """The embedded store and in-process fan-out; or Redis for both, the store publishing
-    the room events it stores through the manager's pub/sub."""
+    the room events it stores through the manager's pub/sub. With `WEBHOOK_URL`, also
+    the queue where the store records webhook events, beside the same state."""
+    webhooks = settings.webhook_url is not None
     if not topology.traits.shared or topology.url is None:
-        return MemoryStore(), ChatManager()
+        memory_hooks = MemoryHookQueue(settings.webhook_max_queue) if webhooks else None
+        return MemoryStore(hooks=memory_hooks), ChatManager(), memory_hooks
     instance = instance_id()
     log.info("shared mode", extra={"instance": instance, "kind": topology.kind, "redis": _redacted(topology.url)})
     manager = ChatRedisManager(topology, channels=Channels(REDIS_PREFIX), ordered_events=STORED_EVENTS,
                                channel_linger=settings.channel_linger, sharded=settings.sharded_pubsub == "auto")
-    store = RedisStore(connect(topology), topology, instance=instance, prefix=REDIS_PREFIX,
-                       publisher=SocketIOPublisher(manager))
-    return store, manager
+    redis = connect(topology)
+    redis_hooks = RedisHookQueue(redis, Keys(REDIS_PREFIX), instance, max_events=settings.webhook_max_queue,
+                                 lease=settings.webhook_timeout + HOOK_LEASE_GRACE,
+                                 expiry=settings.presence_expiry) if webhooks else None
+    store = RedisStore(redis, topology, instance=instance, prefix=REDIS_PREFIX, publisher=SocketIOPublisher(manager),
+                       hooks=redis_hooks)
+    return store, manager, redis_hooks
 
 
 def _redacted(url: str) -> str:
@@ -175,9 +198,17 @@ async def _key_set(keys: KeySet, app: web.Application) -> AsyncIterator[None]:
     await keys.close()
 
 
+async def _webhooks(delivery: WebhookDelivery, app: web.Application) -> AsyncIterator[None]:
+    """Webhook delivery while the app runs."""
+    await delivery.start()
+    yield
+    await delivery.close()
+
+
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     """Presence upkeep while the app runs; on the way out, say goodbye, then close the store."""
     settings, service = app[settings_key], app[service_key]
+    app[sio_key].start_manager()
     upkeep = asyncio.create_task(service.keep_presence(settings.presence_heartbeat, settings.presence_expiry))
     yield
     upkeep.cancel()

@@ -132,6 +132,14 @@ def _key_set_url(url: str | None) -> str | None:
     return "must be an https:// URL (http:// only on the loopback)"
 
 
+def _webhook_url(url: str | None) -> str | None:
+    """An http:// or https:// URL with a host."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    return None if parts.scheme in ("http", "https") and parts.hostname else "must be an http:// or https:// URL"
+
+
 def _networks(values: tuple[str, ...]) -> str | None:
     for proxy in values:
         try:
@@ -264,6 +272,22 @@ class Settings:
         "Cluster (`redis+cluster://`) each instance then keeps a pub/sub connection to each master that owns a "
         "room it holds. All instances must agree",
         check=lambda v: None if v in get_args(ShardedPubSub) else "must be auto or off", read=lower)
+    webhook_url: str | None = setting(
+        None, "`http://` or `https://` URL the app's backend receives webhook events at (`message.created` with "
+        "the members who were offline, `message.updated`, `member.added`, `member.removed`, `moderation`); "
+        "unset: no webhooks. On Redis, one server or Sentinel's master (not yet a Cluster)", check=_webhook_url)
+    webhook_secret: str | None = setting(
+        None, f"key of each webhook request's HMAC-SHA256 signature, at least {SECRET_MIN_LENGTH} characters; "
+        "required with `WEBHOOK_URL`", check=at_least(SECRET_MIN_LENGTH))
+    webhook_timeout: float = setting(
+        5.0, "seconds the receiver has to answer `2xx`; anything else is retried", check=between(0.1, 60, " seconds"),
+        read=number)
+    webhook_retry_hours: float = setting(
+        24.0, "hours an event is retried (waits doubling from 1 s up to 5 min); then it is dropped and counted",
+        check=between(0.0001, 24 * 30, " hours"), read=number)
+    webhook_max_queue: int = setting(
+        100_000, "events waiting for delivery at most; past it the oldest are dropped and counted",
+        check=between(1, 100_000_000), read=integer)
     # fixed, not settings
     join_history: int = 50  # messages a join without `since` gets
 
@@ -294,6 +318,11 @@ class Settings:
         if self.redis_url is not None:
             _check(self.secret_key is not None, "SECRET_KEY",
                    "is required when REDIS_URL is set, so that all instances accept the same tokens")
+        _check(self.webhook_url is None or self.webhook_secret is not None, "WEBHOOK_SECRET",
+               f"of at least {SECRET_MIN_LENGTH} characters is required with WEBHOOK_URL, so that the receiver "
+               "can tell the server's requests from forgeries")
+        _check(self.webhook_url is None or not self.topology.traits.spread, "WEBHOOK_URL",
+               "cannot be used with a Redis Cluster yet: webhooks need one Redis server or Sentinel's master")
 
 
 def _declared() -> list[tuple[dataclasses.Field[Any], Declaration]]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from .webhooks.delivery import DeliveryStats
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -46,6 +48,10 @@ class Metrics:
         self.draining.set_function(lambda: float(draining()))
         self.registry.register(_DeliveryCollector(deliveries))
 
+    def track_webhooks(self, stats: DeliveryStats) -> None:
+        """Export webhook delivery's counts and its queue's figures, read at scrape time."""
+        self.registry.register(_WebhookCollector(stats))
+
     def render(self) -> bytes:
         """The text exposition format."""
         return generate_latest(self.registry)
@@ -63,3 +69,29 @@ class _DeliveryCollector(Collector):
         for path, count in sorted(self._read().items()):
             family.add_metric([path], count)
         yield family
+
+
+class _WebhookCollector(Collector):
+    """`chat_webhook_*`: attempts by result, retries, drops by reason, and what waits."""
+
+    def __init__(self, stats: DeliveryStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        stats = self._stats
+        attempts = CounterMetricFamily("chat_webhook_attempts", "Webhook requests by result (delivered, refused, "
+                                       "timeout, unreachable)", labels=["result"])
+        for result in ("delivered", "refused", "timeout", "unreachable"):
+            attempts.add_metric([result], stats.attempts.get(result, 0))
+        yield attempts
+        yield CounterMetricFamily("chat_webhook_retries", "Webhook attempts that were retries", value=stats.retries)
+        dropped = CounterMetricFamily("chat_webhook_dropped", "Webhook events given up, by reason (expired: "
+                                      "retried for WEBHOOK_RETRY_HOURS; queue_full: past WEBHOOK_MAX_QUEUE)",
+                                      labels=["reason"])
+        for reason in ("expired", "queue_full"):
+            dropped.add_metric([reason], stats.dropped.get(reason, 0))
+        yield dropped
+        yield GaugeMetricFamily("chat_webhook_queue_length", "Webhook events waiting for delivery",
+                                value=stats.queue_length)
+        yield GaugeMetricFamily("chat_webhook_oldest_age_seconds", "Age of the oldest webhook event waiting "
+                                "(0 when none waits)", value=stats.oldest_age)

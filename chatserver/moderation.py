@@ -8,10 +8,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Literal, Protocol
 
-from .errors import Forbidden
+from .errors import Forbidden, NotFound
 from .membership import Membership
 from .models import SYSTEM_USER, Role, User, check_room
 from .stores.base import Store
+from .webhooks.events import HookRecorder
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +36,12 @@ class Moderation:
     kept with the time they end, read when they are checked: nothing sweeps them."""
 
     def __init__(self, store: Store, membership: Membership, room_events: RoomAnnouncer,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, hooks: HookRecorder | None = None) -> None:
         self._store = store
         self._membership = membership
         self._room_events = room_events
         self._clock = clock
+        self._hooks = hooks
 
     async def act(self, actor: User | None, room: str, action: Action, user_id: str,
                   seconds: int | None = None, reason: str | None = None) -> dict[str, object]:
@@ -57,9 +59,13 @@ class Moderation:
         elif action in ("unban", "unmute"):
             await self._store.lift(room, "ban" if action == "unban" else "mute", user_id)
         if action in ("kick", "ban"):
-            if private and target.member is not None:
-                await self._store.remove_member(room, user_id)  # a private room's member is out for good
-            await self._membership.take_out(room, user_id, REASON_OF[action])
+            if private and target.member is not None:  # a private room's member is out for good
+                try:
+                    await self._membership.remove_member(room, user_id, REASON_OF[action])
+                except NotFound:  # removed meanwhile: take out what connections remain
+                    await self._membership.take_out(room, user_id, REASON_OF[action])
+            else:
+                await self._membership.take_out(room, user_id, REASON_OF[action])
         by = actor or SYSTEM_USER
         user = target.member.user if target.member else await self._online_user(room, user_id)
         announcement: dict[str, object] = {"room": room, "action": action, "user": user.as_dict(), "by": by.as_dict(),
@@ -67,6 +73,8 @@ class Moderation:
         if reason is not None:
             announcement["reason"] = reason
         await self._room_events.broadcast("moderation", announcement, room)
+        if self._hooks is not None:
+            await self._hooks.record(room, "moderation", announcement)
         log.info("moderation", extra={"room": room, "action": action, "user": user_id, "by": by.id, "until": until})
         return announcement
 

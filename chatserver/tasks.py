@@ -23,6 +23,13 @@ class Background:
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
+    async def cancel_all(self) -> None:
+        """Cancel every task still running and wait until they have ended."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:

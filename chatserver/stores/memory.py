@@ -11,6 +11,7 @@ from itertools import islice
 
 from ..errors import Forbidden, InvalidPayload, NotFound, RateLimited
 from ..models import MessageDict, Position, User, quote_of
+from ..webhooks.events import HookRecorder
 from .base import UNREAD_MAX, Appended, Change, Changed, Draft, Page, RateLimit, ReadState, Recovery, RoomSummary
 from .changes import NOT_IN_HISTORY, applied, check_allowed
 from .memory_rooms import MemoryRooms
@@ -93,11 +94,14 @@ class _RoomLog:
 
 
 class MemoryStore(MemoryRooms):
-    """The `Store` protocol in process memory: fast, and gone with the process."""
+    """The `Store` protocol in process memory: fast, and gone with the process. With
+    `hooks`, each new message and each edit or delete is recorded there as a webhook
+    event in the same step as it is stored."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, hooks: HookRecorder | None = None) -> None:
         super().__init__()
         self._clock = clock
+        self._hooks = hooks
         self._logs: dict[str, _RoomLog] = {}
         self._dedupe: OrderedDict[tuple[str, str, str], tuple[float, MessageDict]] = OrderedDict()
         self._rate: OrderedDict[str, deque[float]] = OrderedDict()
@@ -145,6 +149,9 @@ class MemoryStore(MemoryRooms):
             self._dedupe[dedupe_key] = (now + dedupe_ttl, message)
         if moderated:
             log.reads[draft.user["id"]] = log.last_seq
+        if self._hooks is not None:
+            await self._hooks.record(draft.room, "message.created", {"message": message,
+                                                                     "offline": self._offline(draft.room)})
         return Appended(message=message, duplicate=False)
 
     async def change(self, change: Change, *, rate: RateLimit | None, max_reactions: int) -> Changed:
@@ -164,7 +171,14 @@ class MemoryStore(MemoryRooms):
         log.rev += 1
         updated["rev"] = log.rev
         log.replace(updated)
+        if self._hooks is not None and change.kind != "react":
+            await self._hooks.record(change.room, "message.updated", {"message": updated})
         return Changed(message=updated, changed=True)
+
+    def _offline(self, room: str) -> list[str]:
+        """The ids of the room's roster with no connection in it."""
+        online = self._presence.get(room, {})
+        return [user_id for user_id in self._rosters.get(room, {}) if user_id not in online]
 
     def _expire_dedupe(self, now: float) -> None:
         # Entries are inserted in expiry order (one TTL for all), so the oldest go first.

@@ -13,10 +13,12 @@ from ..backplane.publish import PublishFrame, RoomPublisher
 from ..backplane.topology import Topology
 from ..errors import Forbidden, InvalidPayload, NotFound, RateLimited
 from ..models import QUOTE_LENGTH, MessageDict, Position, compact_json
+from ..webhooks.events import new_hook_id
 from . import redis_scripts as lua
 from .base import UNREAD_MAX, Appended, Change, Changed, Draft, Page, RateLimit, ReadState, Recovery
 from .changes import NOT_IN_HISTORY
 from .memory import BAD_REPLY, SANCTIONED, new_epoch
+from .redis_hooks import RedisHookQueue
 from .redis_keys import Keys
 from .redis_rooms import RedisRooms
 
@@ -33,11 +35,14 @@ class RedisStore(RedisRooms):
     slot (`redis_keys.py`), so the same store runs on one server and on a Cluster.
 
     Built with a `publisher`, it publishes each stored room event to the other instances
-    in the same script that stores it; without one it publishes nothing."""
+    in the same script that stores it; without one it publishes nothing. Built with
+    `hooks`, the same script records the webhook event of each new message and each edit
+    or delete there."""
 
     def __init__(self, redis: RedisClient, topology: Topology, instance: str, prefix: str = "chat:",
-                 publisher: RoomPublisher | None = None) -> None:
+                 publisher: RoomPublisher | None = None, hooks: RedisHookQueue | None = None) -> None:
         super().__init__(redis, topology, instance, Keys(prefix), timeout=COMMAND_TIMEOUT, turn_wait=TURN_WAIT)
+        self._hooks = hooks
         # Where keys are spread over nodes, a user's rate window and a room's keys may
         # live on different ones, so the window is checked apart, a round trip before the append.
         self._rate_apart = topology.traits.spread
@@ -69,6 +74,11 @@ class RedisStore(RedisRooms):
                                  *_rate_args(in_script, draft.id), draft.user["id"] if moderated else "", draft.ts,
                                  "1" if dedupe else "", draft.reply_to if draft.reply_to is not None else "",
                                  QUOTE_LENGTH, *self._frame(draft.room, "message")]
+        if self._hooks is not None:
+            keys += [room.roster, room.members, room.conns, *self._hooks.keys_of(draft.room)]
+            args += [new_hook_id(), draft.room]
+        else:
+            args += ["", ""]
         async with self._available():
             if rate is not None and self._rate_apart:
                 first = await self._count_rate_apart(rate, draft.id, dedupe)
@@ -85,6 +95,8 @@ class RedisStore(RedisRooms):
             raise InvalidPayload(BAD_REPLY)
         if int(outcome) == DUPLICATE:
             return Appended(message=_message(values[0]), duplicate=True)
+        if self._hooks is not None:
+            self._hooks.recorded(draft.room)
         seq, rev, quote = values
         message["seq"], message["rev"] = int(seq), int(rev)
         message["reply_to"] = json.loads(quote) if quote else None
@@ -98,6 +110,12 @@ class RedisStore(RedisRooms):
         args: list[str | int] = [change.kind, change.seq, change.actor or "", change.ts,
                                  change.text or change.emoji, "1" if change.on else "0", max_reactions,
                                  *_rate_args(in_script, member), *self._frame(change.room, "message_updated")]
+        hooked = self._hooks is not None and change.kind != "react"  # reactions are no webhook event
+        if self._hooks is not None and hooked:
+            keys += self._hooks.keys_of(change.room)
+            args += [new_hook_id(), change.room]
+        else:
+            args += ["", ""]
         async with self._available():
             if rate is not None and self._rate_apart:
                 await self._count_rate_apart(rate, member, None)
@@ -110,6 +128,8 @@ class RedisStore(RedisRooms):
             raise Forbidden(str(values[0]))
         if int(outcome) == NOT_FOUND_OUTCOME:
             raise NotFound(NOT_IN_HISTORY)
+        if self._hooks is not None and hooked and int(outcome) == 0:
+            self._hooks.recorded(change.room)
         return Changed(message=_message(values[0]), changed=int(outcome) == 0)
 
     def _frame(self, room: str, event: str) -> tuple[str, str, str, str]:

@@ -4,6 +4,8 @@ Every key of one room carries the room's hash tag (`room_tag`), so they share on
 slot and each script on a room runs where its keys live. Keys that are not per room
 (a user's, in the user's own slot; rate windows, the instance registry, the online index, invites) are each touched by
 single-key commands or single-key scripts only. One layout serves a single server too.
+The exception is webhooks' indexes (`hooks_*`), which a room's scripts touch beside its
+keys: webhooks run on one server (or Sentinel's master), not on a Cluster.
 """
 
 from __future__ import annotations
@@ -87,6 +89,12 @@ class RoomKeys:
         return self.base + "roster"
 
     @property
+    def hooks(self) -> str:
+        """Stream: the room's webhook events waiting for delivery, read through the
+        consumer group `deliver` (one consumer per instance)."""
+        return self.base + "hooks"
+
+    @property
     def sanctions(self) -> str:
         """Hash: `ban:<user id>` and `mute:<user id>` to the Unix ms they end (0: for good)."""
         return self.base + "sanctions"
@@ -149,6 +157,22 @@ class Keys:
     def online(self) -> str:
         """Sorted set: public room to the number of users online."""
         return self.prefix + "rooms:online"
+
+    @property
+    def hooks_due(self) -> str:
+        """Sorted set: rooms with webhook events waiting, scored by when (ms) another
+        instance should look at them: at once for a new event, later while one holds the room."""
+        return self.prefix + "hooks:due"
+
+    @property
+    def hooks_heads(self) -> str:
+        """Sorted set: rooms with webhook events waiting, scored by their oldest event's ts (ms)."""
+        return self.prefix + "hooks:heads"
+
+    @property
+    def hooks_length(self) -> str:
+        """String: the number of webhook events waiting, in all rooms."""
+        return self.prefix + "hooks:length"
 
     def invite(self, invite: str) -> str:
         """String: the private room an invite token belongs to."""

@@ -151,6 +151,37 @@ local function publish(command, channel, before, payload, after)
 end
 """
 
+# Shared: record a webhook event about room `room` (see `redis_hooks.py`): its room's stream
+# of events (created with the `deliver` consumer group), the index of rooms due a look,
+# the index of each room's oldest event, and the count of all waiting.
+_RECORD_HOOK = """
+local function record_hook(stream, due, heads, length, room, id, type, ts, body)
+  if redis.call('EXISTS', stream) == 0 then
+    redis.call('XGROUP', 'CREATE', stream, 'deliver', '0', 'MKSTREAM')
+  end
+  redis.call('XADD', stream, '*', 'id', id, 'type', type, 'ts', ts, 'body', body)
+  redis.call('ZADD', due, 'NX', ts, room)
+  redis.call('ZADD', heads, 'NX', ts, room)
+  redis.call('INCR', length)
+end
+"""
+
+# Shared: the ids of a room's members with no connection in it, as a JSON list: the
+# roster (and a private room's version-1 members) against the room's connection counts.
+_OFFLINE = """
+local function offline(roster, members, conns)
+  local ids = {}
+  for _, user in ipairs(redis.call('HKEYS', roster)) do
+    if redis.call('HEXISTS', conns, user) == 0 then table.insert(ids, user) end
+  end
+  for _, user in ipairs(redis.call('SMEMBERS', members)) do
+    if redis.call('HEXISTS', conns, user) == 0 then table.insert(ids, user) end
+  end
+  if #ids == 0 then return '[]' end
+  return cjson.encode(ids)
+end
+"""
+
 # KEYS: the room's four (above), sanctions, reads; then the dedupe key if ARGV[10] is '1',
 # then the rate key if ARGV[5] > 0 (only where one script may touch both slots: a single
 # server; on a Cluster the rate window is checked first by RATE, in the user's slot)
@@ -159,15 +190,20 @@ end
 #       [7] rate member, [8] the sender's user id, checked for a ban or mute and marked read
 #       up to the message ('' for none), [9] now in ms, [10] '1' when a dedupe key is given,
 #       [11] the seq it replies to ('' for none), [12] characters a quote keeps,
-#       [13..16] publish command, channel, prefix, suffix (see `_PUBLISH`)
+#       [13..16] publish command, channel, prefix, suffix (see `_PUBLISH`),
+#       [17] the id of its `message.created` webhook event ('' for none: then no more keys;
+#       [18] the room's id, as the webhook indexes name it
+#       else KEYS go on with the room's roster, version-1 members, connection counts, and the
+#       four keys of `_RECORD_HOOK`)
 # Returns {0, seq, rev, quote JSON or ''} stored, {1, first message JSON} duplicate,
 # {2, retry_after_ms} rate limited, {3} the sender is banned or muted, {4} no such message to reply to.
-APPEND = _ENSURE_EPOCH + _CURRENT + _FORGET_CHANGE + _RATE_WAIT + _SANCTIONED + _PREFIX + _PUBLISH + """
+APPEND = _ENSURE_EPOCH + _CURRENT + _FORGET_CHANGE + _RATE_WAIT + _SANCTIONED + _PREFIX + _PUBLISH + _RECORD_HOOK \
+    + _OFFLINE + """
 local sanctions, reads = KEYS[5], KEYS[6]
 local dedupe, rate
 local next_key = 7
 if ARGV[10] == '1' then dedupe = KEYS[next_key]; next_key = next_key + 1 end
-if tonumber(ARGV[5]) > 0 then rate = KEYS[next_key] end
+if tonumber(ARGV[5]) > 0 then rate = KEYS[next_key]; next_key = next_key + 1 end
 if dedupe then
   local first = redis.call('GET', dedupe)
   if first then return {1, first} end
@@ -199,6 +235,13 @@ if seq > size then forget_change(seq - size) end
 if dedupe then redis.call('SET', dedupe, message, 'PX', ARGV[4]) end
 if sender ~= '' then redis.call('HSET', reads, sender, seq) end
 publish(ARGV[13], ARGV[14], ARGV[15], message, ARGV[16])
+if ARGV[17] ~= '' then
+  local k = next_key
+  local body = '{"id":"' .. ARGV[17] .. '","type":"message.created","ts":' .. ARGV[9] .. ',"data":{"message":'
+    .. message .. ',"offline":' .. offline(KEYS[k], KEYS[k + 1], KEYS[k + 2]) .. '}}'
+  record_hook(KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6], ARGV[18], ARGV[17], 'message.created', ARGV[9],
+    body)
+end
 if quote == 'null' then quote = '' end
 return {0, seq, rev, quote}
 """
@@ -208,11 +251,13 @@ return {0, seq, rev, quote}
 #       [4] now in ms, [5] the new text (edit) or the emoji (react), [6] '1' to give the
 #       emoji, '0' to take it back, [7] most different emoji a message holds,
 #       [8] rate limit (0: none), [9] rate window ms, [10] rate member,
-#       [11..14] publish command, channel, prefix, suffix
+#       [11..14] publish command, channel, prefix, suffix, [15] the id of its
+#       `message.updated` webhook event ('' for none; else KEYS go on with the four keys of
+#       `_RECORD_HOOK`), [16] the room's id
 # The rules are `stores/changes.py`'s, in the same order.
 # Returns {0, message JSON} changed, {1, message JSON} nothing to change,
 # {2, retry_after_ms} rate limited, {3, why} forbidden, {4} not in history.
-CHANGE = _CURRENT + _RATE_WAIT + _SANCTIONED + _PUBLISH + """
+CHANGE = _CURRENT + _RATE_WAIT + _SANCTIONED + _PUBLISH + _RECORD_HOOK + """
 local kind, seq, actor, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local json = redis.call('HEXISTS', KEYS[1], 'epoch') == 1 and current(seq)
 if not json then return {4} end
@@ -260,9 +305,11 @@ else
     if #users == 0 then message.reactions[emoji] = nil end
   end
 end
+local next_key = 7
 if tonumber(ARGV[8]) > 0 then
   local wait = rate_wait(KEYS[7], tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10])
   if wait > 0 then return {2, tostring(wait)} end
+  next_key = 8
 end
 local rev = tonumber(redis.call('HGET', KEYS[1], 'rev') or redis.call('HGET', KEYS[1], 'seq')) + 1
 message.rev = rev
@@ -274,6 +321,12 @@ redis.call('HSET', KEYS[1], 'rev', rev)
 redis.call('HSET', KEYS[3], seq, json)
 redis.call('ZADD', KEYS[4], rev, seq)
 publish(ARGV[11], ARGV[12], ARGV[13], json, ARGV[14])
+if ARGV[15] ~= '' then
+  local k = next_key
+  local body = '{"id":"' .. ARGV[15] .. '","type":"message.updated","ts":' .. ARGV[4] .. ',"data":{"message":'
+    .. json .. '}}'
+  record_hook(KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[16], ARGV[15], 'message.updated', ARGV[4], body)
+end
 return {0, json}
 """
 
@@ -457,4 +510,96 @@ REVOKE = """
 local line = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > line then redis.call('SET', KEYS[1], ARGV[1]) end
 return 1
+"""
+
+# Webhook events waiting for delivery (see `redis_hooks.py`). KEYS, in each script below: a
+# room's stream of events, the index of rooms due a look, the index of rooms' oldest events,
+# the count of all waiting; then, where named, the instance registry.
+
+# ARGV: room, event id, type, ts (ms), body. Records one event.
+RECORD_HOOK = _RECORD_HOOK + """
+record_hook(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+return 1
+"""
+
+# Shared: after the room's head changed, its entry in the index of oldest events.
+_HEAD_MOVED = """
+local function head_moved(stream, heads, room)
+  local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)
+  if #first == 0 then redis.call('ZREM', heads, room); return end
+  local fields = first[1][2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'ts' then redis.call('ZADD', heads, fields[i + 1], room) end
+  end
+end
+"""
+
+# KEYS: the four, then the instance registry. ARGV: [1] this instance, [2] room, [3] ms a
+# claim holds the room before others look again, [4] ms of silence after which an instance
+# is dead, [5] the stream entry id of an event delivered or dropped ('' for none).
+# The room's events go one at a time, in order, to one instance: the one whose consumer
+# holds the room's pending entry, while it is alive; a dead one's is claimed.
+# Returns {0} nothing waits (the room leaves the indexes), {1} another instance holds the
+# room, {2, entry id, id, type, ts, body} the event for this instance to deliver now.
+CLAIM_HOOK = _HEAD_MOVED + """
+local stream, due, heads, length, instances = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local me, room, lease, expiry = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if redis.call('EXISTS', stream) == 0 then
+  redis.call('ZREM', due, room)
+  redis.call('ZREM', heads, room)
+  return {0}
+end
+if ARGV[5] ~= '' then
+  redis.call('XACK', stream, 'deliver', ARGV[5])
+  if redis.call('XDEL', stream, ARGV[5]) == 1 then redis.call('DECR', length) end
+  head_moved(stream, heads, room)
+end
+while true do
+  local id
+  local pending = redis.call('XPENDING', stream, 'deliver', '-', '+', 1)
+  if #pending > 0 then
+    id = pending[1][1]
+    local owner = pending[1][2]
+    if owner ~= me then
+      local beat = redis.call('ZSCORE', instances, owner)
+      if beat and tonumber(beat) > now - expiry then return {1} end
+      redis.call('XCLAIM', stream, 'deliver', me, 0, id, 'JUSTID')
+    end
+  else
+    local read = redis.call('XREADGROUP', 'GROUP', 'deliver', me, 'COUNT', 1, 'STREAMS', stream, '>')
+    if (not read) or #read[1][2] == 0 then
+      redis.call('DEL', stream)
+      redis.call('ZREM', due, room)
+      redis.call('ZREM', heads, room)
+      return {0}
+    end
+    id = read[1][2][1][1]
+  end
+  local entry = redis.call('XRANGE', stream, id, id)
+  if #entry > 0 then
+    redis.call('ZADD', due, now + lease, room)
+    local fields, event = entry[1][2], {}
+    for i = 1, #fields, 2 do event[fields[i]] = fields[i + 1] end
+    return {2, id, event.id, event.type, event.ts, event.body}
+  end
+  redis.call('XACK', stream, 'deliver', id)  -- dropped meanwhile, as the oldest: on to the next
+end
+"""
+
+# KEYS: the four. ARGV: room. Drops the room's oldest event (the bound was passed).
+# Returns {id, type, ts} of the event dropped, or {} for none.
+DROP_HOOK = _HEAD_MOVED + """
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+if #first == 0 then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return {}
+end
+local entry_id, fields, event = first[1][1], first[1][2], {}
+for i = 1, #fields, 2 do event[fields[i]] = fields[i + 1] end
+redis.call('XDEL', KEYS[1], entry_id)
+redis.call('DECR', KEYS[4])
+head_moved(KEYS[1], KEYS[3], ARGV[1])
+return {event.id, event.type, event.ts}
 """

@@ -81,6 +81,13 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
         self._connect_due: Deadlines[str] = Deadlines(connect_timeout, self._close_unconnected)
         self._closing: set[asyncio.Future[Any]] = set()
 
+    def start_manager(self) -> None:
+        """Start the client manager now, not at the first connection as python-socketio
+        does: an HTTP route may emit (to a user, on Redis) before anyone connected here."""
+        if not self.manager_initialized:  # type: ignore[has-type]  # python-socketio's, untyped
+            self.manager_initialized = True
+            self.manager.initialize()
+
     def _engineio_server_class(self) -> type[engineio.AsyncServer]:
         return GuardedEngineServer
 

@@ -34,7 +34,9 @@ def test_every_setting_reads_from_the_environment():
            "GC_THRESHOLD": "1000", "CHANNEL_LINGER": "0.5", "SHARDED_PUBSUB": "OFF",
            "PING_INTERVAL": "10", "PING_TIMEOUT": "5", "CONNECT_TIMEOUT": "30",
            "JWT_ISSUER": "https://id.example", "JWT_AUDIENCE": "chat", "ANONYMOUS_SESSIONS": "OFF",
-           "JWT_JWKS_URL": "https://id.example/jwks.json", "TOKEN_REFRESH_NOTICE": "30"}
+           "JWT_JWKS_URL": "https://id.example/jwks.json", "TOKEN_REFRESH_NOTICE": "30",
+           "WEBHOOK_URL": "https://app.example/hooks", "WEBHOOK_SECRET": "w" * 32, "WEBHOOK_TIMEOUT": "2.5",
+           "WEBHOOK_RETRY_HOURS": "1.5", "WEBHOOK_MAX_QUEUE": "500"}
     assert set(env) == set(SETTING_NAMES)
     settings = load_settings([], env)
     assert settings == Settings(host="0.0.0.0", port=9000, redis_url="redis://127.0.0.1:1/0", secret_key=SECRET,
@@ -49,7 +51,9 @@ def test_every_setting_reads_from_the_environment():
                                 gc_threshold=1000, channel_linger=0.5, sharded_pubsub="off",
                                 ping_interval=10, ping_timeout=5, connect_timeout=30,
                                 jwt_issuer="https://id.example", jwt_audience="chat", anonymous_sessions="off",
-                                jwt_jwks_url="https://id.example/jwks.json", token_refresh_notice=30)
+                                jwt_jwks_url="https://id.example/jwks.json", token_refresh_notice=30,
+                                webhook_url="https://app.example/hooks", webhook_secret="w" * 32, webhook_timeout=2.5,
+                                webhook_retry_hours=1.5, webhook_max_queue=500)
 
 
 def test_every_setting_is_in_the_readme_configuration_table():
@@ -121,6 +125,13 @@ def test_flags_win_over_the_environment():
     ({"JWT_JWKS_URL": "http://id.example/jwks.json", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"}, "JWT_JWKS_URL"),
     ({"JWT_JWKS_URL": "https://id.example/jwks.json", "JWT_ISSUER": "i"}, "JWT_JWKS_URL"),
     ({"TOKEN_REFRESH_NOTICE": "0"}, "TOKEN_REFRESH_NOTICE"),
+    ({"WEBHOOK_URL": "https://app.example/hooks"}, "WEBHOOK_SECRET"),
+    ({"WEBHOOK_URL": "app.example/hooks", "WEBHOOK_SECRET": "w" * 32}, "WEBHOOK_URL"),
+    ({"WEBHOOK_URL": "https://app.example/hooks", "WEBHOOK_SECRET": "w" * 31}, "WEBHOOK_SECRET"),
+    ({"WEBHOOK_URL": "https://app.example/hooks", "WEBHOOK_SECRET": "w" * 32, "SECRET_KEY": "s" * 32,
+      "REDIS_URL": "redis+cluster://127.0.0.1:7000"}, "WEBHOOK_URL"),
+    ({"WEBHOOK_RETRY_HOURS": "0"}, "WEBHOOK_RETRY_HOURS"),
+    ({"WEBHOOK_MAX_QUEUE": "0"}, "WEBHOOK_MAX_QUEUE"),
 ])
 def test_bad_values_name_the_setting(env, named):
     with pytest.raises(SettingsError) as error:

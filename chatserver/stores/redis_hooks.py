@@ -1,0 +1,131 @@
+"""`RedisHookQueue`: webhook events waiting in Redis, delivered by whichever instance holds
+their room, and by any live one when that instance dies.
+
+Each room's events are a stream in the room's slot, written by the room's own scripts in
+the step that makes the change (`APPEND`, `CHANGE`), so a crash loses none, and read
+through the consumer group `deliver`, one consumer per instance: the instance whose
+consumer holds a room's pending entry delivers the room's events, one at a time, in
+order, while its heartbeat (the presence registry) is fresh; after that any instance
+claims the entry and goes on. Two indexes beside the streams find the work: `hooks_due`
+(rooms to look at, and when) for the sweep, `hooks_heads` (each room's oldest event) for
+the bound. They are touched by the room's scripts, so webhooks need one Redis server (or
+Sentinel's master), not a Cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+
+from redis.exceptions import RedisError
+
+from ..backplane.clients import RedisClient
+from ..errors import StoreUnavailable
+from ..webhooks.events import HookEvent, HookType
+from ..webhooks.queue import DropReason
+from . import redis_scripts as lua
+from .redis_keys import Keys
+
+log = logging.getLogger(__name__)
+
+NOTHING, HELD_ELSEWHERE, TO_DELIVER = 0, 1, 2  # CLAIM_HOOK's outcomes
+SWEEP_BATCH = 1000  # rooms the sweep looks at, at most, each time
+
+
+class RedisHookQueue:
+    """The `HookQueue` in Redis, shared by every instance.
+
+    `lease` (seconds) is how long a claim holds a room before the sweep of another instance
+    looks at it again (it then finds the holder alive and leaves it, or dead and takes
+    over); `expiry` is the presence expiry, after which a silent instance counts as dead."""
+
+    def __init__(self, redis: RedisClient, keys: Keys, instance: str, *, max_events: int, lease: float,
+                 expiry: float, clock: Callable[[], float] = time.time) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._instance = instance
+        self._max = max_events
+        self._lease_ms = int(lease * 1000)
+        self._expiry_ms = int(expiry * 1000)
+        self._clock = clock
+        self._record = redis.register_script(lua.RECORD_HOOK)
+        self._claim = redis.register_script(lua.CLAIM_HOOK)
+        self._drop = redis.register_script(lua.DROP_HOOK)
+        self._on_record: Callable[[str], None] = lambda room: None
+        self._on_drop: Callable[[HookEvent, DropReason], None] = lambda event, reason: None
+
+    def listen(self, on_record: Callable[[str], None], on_drop: Callable[[HookEvent, DropReason], None]) -> None:
+        self._on_record, self._on_drop = on_record, on_drop
+
+    def keys_of(self, room: str) -> list[str]:
+        """The four keys every script recording or reading `room`'s events takes."""
+        return [self._keys.room(room).hooks, self._keys.hooks_due, self._keys.hooks_heads, self._keys.hooks_length]
+
+    def recorded(self, room: str) -> None:
+        """A room's script recorded an event: wake its delivery."""
+        self._on_record(room)
+
+    async def record(self, room: str, type: HookType, data: Mapping[str, object]) -> None:
+        event = HookEvent.new(room, type, data, int(self._clock() * 1000))
+        async with _available():
+            await self._record(keys=self.keys_of(room), args=[room, event.id, event.type, event.ts, event.body])
+        self._on_record(room)
+
+    async def claim(self, room: str) -> HookEvent | None:
+        return await self._claim_next(room, "")
+
+    async def settle(self, room: str, event: HookEvent) -> HookEvent | None:
+        return await self._claim_next(room, event.entry)
+
+    async def retry_at(self, room: str, at: float) -> None:
+        async with _available():
+            await self._redis.zadd(self._keys.hooks_due, {room: int(at * 1000) + self._lease_ms}, xx=True)
+
+    async def trim(self) -> None:
+        async with _available():
+            excess = int(await self._redis.get(self._keys.hooks_length) or 0) - self._max
+            while excess > 0:
+                oldest = await self._redis.zrange(self._keys.hooks_heads, 0, 0)
+                if not oldest:
+                    return
+                room = str(oldest[0])
+                dropped = await self._drop(keys=self.keys_of(room), args=[room])
+                if dropped:
+                    event_id, type_, ts = dropped
+                    self._on_drop(HookEvent(str(event_id), type_, int(ts), room, b""), "queue_full")
+                excess -= 1
+
+    async def waiting_rooms(self) -> list[str]:
+        now_ms = int(self._clock() * 1000)
+        async with _available():
+            rooms = await self._redis.zrangebyscore(self._keys.hooks_due, "-inf", now_ms, start=0, num=SWEEP_BATCH)
+        return [str(room) for room in rooms]
+
+    async def size(self) -> tuple[int, int | None]:
+        async with _available():
+            length = await self._redis.get(self._keys.hooks_length)
+            oldest = await self._redis.zrange(self._keys.hooks_heads, 0, 0, withscores=True)
+        return max(0, int(length or 0)), int(oldest[0][1]) if oldest else None
+
+    async def _claim_next(self, room: str, settled: str) -> HookEvent | None:
+        keys = [*self.keys_of(room), self._keys.instances]
+        async with _available():
+            outcome, *found = await self._claim(keys=keys, args=[self._instance, room, self._lease_ms,
+                                                                 self._expiry_ms, settled])
+        if int(outcome) != TO_DELIVER:
+            return None
+        entry, event_id, type_, ts, body = found
+        return HookEvent(str(event_id), type_, int(ts), room, body if isinstance(body, bytes) else body.encode(),
+                         entry=str(entry))
+
+
+@asynccontextmanager
+async def _available() -> AsyncIterator[None]:
+    """Redis being away, as `StoreUnavailable`: delivery waits and tries again."""
+    try:
+        yield
+    except (RedisError, OSError, TimeoutError) as error:
+        log.warning("webhook queue unavailable", extra={"error": f"{type(error).__name__}: {error}"})
+        raise StoreUnavailable() from None

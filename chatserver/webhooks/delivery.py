@@ -1,0 +1,167 @@
+"""Posting events to the app's backend: one at a time per room, many rooms at once.
+
+A room's events go in the order they happened: the next leaves only when the one before
+was delivered (a `2xx` within `WEBHOOK_TIMEOUT`) or dropped. A failed attempt is retried
+after a delay that doubles from 1 s up to 5 min, stretched by a random half at most (so
+that rooms that failed together do not retry together), until the event is
+`WEBHOOK_RETRY_HOURS` old; then it is dropped. Nothing here is awaited by the chat: the
+store records an event and wakes a room's worker, which runs on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from ..errors import StoreUnavailable
+from ..tasks import Background
+from .events import HookEvent
+from .queue import DropReason, HookQueue
+from .signing import headers
+
+log = logging.getLogger(__name__)
+
+FIRST_RETRY = 1.0  # seconds
+LAST_RETRY = 300.0  # the longest wait between two attempts
+JITTER = 0.5  # each wait is stretched by up to this share, at random
+SWEEP_INTERVAL = 1.0  # seconds between looks for rooms whose events nobody is delivering
+PARALLEL_REQUESTS = 100  # rooms whose events are being posted at once
+
+
+@dataclass(frozen=True, slots=True)
+class Receiver:
+    """Where and how events are posted."""
+
+    url: str
+    secret: str
+    timeout: float  # seconds for an answer
+    retry_for: float  # seconds after an event happened that it is still retried
+
+
+class DeliveryStats:
+    """Counts of what delivery did, read by the metrics at scrape time."""
+
+    def __init__(self) -> None:
+        self.attempts: dict[str, int] = {}  # result -> attempts: delivered, refused, timeout, unreachable
+        self.retries = 0
+        self.dropped: dict[DropReason, int] = {}
+        self.queue_length = 0  # as the last sweep read it
+        self.oldest_age = 0.0  # seconds, likewise
+
+    def attempted(self, result: str) -> None:
+        self.attempts[result] = self.attempts.get(result, 0) + 1
+
+    def drop(self, reason: DropReason) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+
+def retry_delay(attempt: int, jitter: float) -> float:
+    """Seconds before retrying after failed attempt number `attempt` (0 for the first);
+    `jitter` in [0, 1) picks the stretch."""
+    return min(LAST_RETRY, FIRST_RETRY * 2.0 ** min(attempt, 16) * (1 + JITTER * jitter))
+
+
+class WebhookDelivery:
+    """Workers that deliver the events of `queue` to `receiver`, one worker per room
+    with events, woken by each event recorded and by a sweep every second."""
+
+    def __init__(self, queue: HookQueue, receiver: Receiver, *, clock: Callable[[], float] = time.time,
+                 jitter: Callable[[], float] = random.random) -> None:
+        self._queue = queue
+        self._receiver = receiver
+        self._clock = clock
+        self._jitter = jitter
+        self.stats = DeliveryStats()
+        self._working: set[str] = set()
+        self._workers = Background("webhook delivery")
+        self._session: aiohttp.ClientSession | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        queue.listen(self.wake, self._dropped)
+
+    async def start(self) -> None:
+        """Open the HTTP client and start sweeping."""
+        connector = aiohttp.TCPConnector(limit=PARALLEL_REQUESTS)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(
+            total=self._receiver.timeout), headers={"User-Agent": "chatserver-webhooks"})
+        self._sweeper = asyncio.create_task(self._sweep())
+
+    async def close(self) -> None:
+        """Stop every worker (what is waiting stays in the queue) and close the client."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        await self._workers.cancel_all()
+        if self._session is not None:
+            await self._session.close()
+
+    def wake(self, room: str) -> None:
+        """The room has an event waiting: make sure a worker delivers it."""
+        if room not in self._working and self._session is not None:
+            self._working.add(room)
+            self._workers.start(self._work(room))
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            try:
+                await self._queue.trim()
+                for room in await self._queue.waiting_rooms():
+                    self.wake(room)
+                length, oldest = await self._queue.size()
+                self.stats.queue_length = length
+                self.stats.oldest_age = max(0.0, self._clock() - oldest / 1000) if oldest is not None else 0.0
+            except Exception as error:  # keep sweeping: the queue's store may come back
+                log.warning("webhook sweep failed", extra={"error": f"{type(error).__name__}: {error}"})
+
+    async def _work(self, room: str) -> None:
+        """Deliver the room's events until none waits (or another instance holds the room).
+        Where the queue is away, stop: the sweep wakes the room again."""
+        try:
+            event = await self._queue.claim(room)
+            attempt = 0
+            while event is not None:
+                if self._clock() * 1000 - event.ts > self._receiver.retry_for * 1000:
+                    self._dropped(event, "expired")
+                    event, attempt = await self._queue.settle(room, event), 0
+                elif await self._post(event, attempt):
+                    event, attempt = await self._queue.settle(room, event), 0
+                else:
+                    delay = retry_delay(attempt, self._jitter())
+                    await self._queue.retry_at(room, self._clock() + delay)
+                    await asyncio.sleep(delay)
+                    self.stats.retries += 1
+                    event, attempt = await self._queue.claim(room), attempt + 1
+        except StoreUnavailable:
+            pass  # logged by the queue
+        finally:
+            self._working.discard(room)
+
+    async def _post(self, event: HookEvent, attempt: int) -> bool:
+        """One attempt; True when the receiver took the event."""
+        assert self._session is not None
+        sent = headers(self._receiver.secret, int(self._clock()), event.id, event.type, event.body)
+        try:
+            async with self._session.post(self._receiver.url, data=event.body, headers=sent,
+                                          allow_redirects=False) as response:
+                if 200 <= response.status < 300:
+                    self.stats.attempted("delivered")
+                    return True
+                result, detail = "refused", f"HTTP {response.status}"
+        except TimeoutError:
+            result, detail = "timeout", f"no answer within {self._receiver.timeout:g} s"
+        except aiohttp.ClientError as error:
+            result, detail = "unreachable", f"{type(error).__name__}: {error}"
+        self.stats.attempted(result)
+        log.info("webhook attempt failed", extra={"event": event.id, "type": event.type, "room": event.room,
+                                                  "attempt": attempt + 1, "result": result, "detail": detail})
+        return False
+
+    def _dropped(self, event: HookEvent, reason: DropReason) -> None:
+        self.stats.drop(reason)
+        log.warning("webhook event dropped", extra={"event": event.id, "type": event.type, "room": event.room,
+                                                    "reason": reason})

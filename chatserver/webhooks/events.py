@@ -1,0 +1,57 @@
+"""The webhook events: `{"id", "type", "ts", "data"}`, as the receiver gets them."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from ..models import Member, User, compact_json
+
+HookType = Literal["message.created", "message.updated", "member.added", "member.removed", "moderation"]
+
+
+def new_hook_id() -> str:
+    """A new, unique event id."""
+    return "evt_" + secrets.token_hex(12)
+
+
+@dataclass(frozen=True, slots=True)
+class HookEvent:
+    """One event about `room`, made at `ts` (Unix ms); its `body` is what is posted and
+    signed, the same bytes on every attempt. `entry` is where a queue keeps it, if it
+    needs to know."""
+
+    id: str
+    type: HookType
+    ts: int
+    room: str
+    body: bytes
+    entry: str = ""
+
+    @classmethod
+    def new(cls, room: str, type: HookType, data: Mapping[str, object], ts: int) -> HookEvent:
+        """A new event with a unique id."""
+        event_id = new_hook_id()
+        body = compact_json({"id": event_id, "type": type, "ts": ts, "data": data}).encode()
+        return cls(event_id, type, ts, room, body)
+
+
+class HookRecorder(Protocol):
+    """Where events wait for delivery."""
+
+    async def record(self, room: str, type: HookType, data: Mapping[str, object]) -> None:
+        """Keep an event about `room` for delivery, in the order events are recorded."""
+        ...
+
+
+
+def member_added(room: str, member: Member) -> dict[str, object]:
+    """`member.added`'s data."""
+    return {"room": room, "user": member.user.as_dict(), "role": member.role}
+
+
+def member_removed(room: str, user: User, reason: str) -> dict[str, object]:
+    """`member.removed`'s data: `reason` is removed, kicked or banned."""
+    return {"room": room, "user": user.as_dict(), "reason": reason}
