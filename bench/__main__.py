@@ -23,7 +23,17 @@ from . import cpu_quota
 from .generator import Generator, Result
 from .report import json_line, markdown
 from .scenarios import CLUSTER_SIZES, SCENARIOS, Plan, Setup, run_target, single_scenarios
-from .servers import HOST, REFERENCE_DIR, TARGETS, Redis, install_node_modules, start_redis, stop
+from .servers import (
+    HOST,
+    REFERENCE_DIR,
+    TARGETS,
+    Redis,
+    install_node_modules,
+    start_redis,
+    start_webhook_receiver,
+    stop,
+    unanswered_webhook_url,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -61,6 +71,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add("--instance-cpu", type=float, metavar="CORES",
         help="hold each server instance to this many cores (0.5: half a core), as a container's --cpus; "
              "needs root and cgroup v1")
+    add("--webhooks", choices=["off", "answering", "down"], default="off",
+        help="our server posts webhook events to a receiver that answers at once, or to one that is down")
     add("--json", type=Path, help="also write all results to this file, as one JSON list")
     return parser.parse_args(argv)
 
@@ -104,6 +116,22 @@ def redis_for(args: argparse.Namespace, chosen: list[str], log_dir: Path) -> Ite
         yield None
 
 
+@contextmanager
+def webhooks_for(mode: str, log_dir: Path) -> Iterator[str | None]:
+    """Where our server posts webhook events in this run: nowhere (off), a receiver of the
+    bench's own that answers at once, or a port nothing listens at (down)."""
+    if mode == "off":
+        yield None
+    elif mode == "down":
+        yield unanswered_webhook_url()
+    else:
+        url, receiver = start_webhook_receiver(log_dir)
+        try:
+            yield url
+        finally:
+            stop(receiver)
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.instance_cpu is not None and (reason := cpu_quota.unavailable()):
@@ -118,9 +146,9 @@ def main(argv: list[str]) -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="chat-bench-"))
     print(f"server logs in {log_dir}", file=sys.stderr)
     results: list[Result] = []
-    with redis_for(args, chosen, log_dir) as redis:
+    with redis_for(args, chosen, log_dir) as redis, webhooks_for(args.webhooks, log_dir) as webhook_url:
         for target in targets:
-            setup = Setup(target, log_dir, redis, args.instance_cpu)
+            setup = Setup(target, log_dir, redis, args.instance_cpu, args.webhooks, webhook_url)
             for result in run_target(setup, plan, chosen, redis_mode=args.redis):
                 print(json_line(result), flush=True)
                 results.append(result)

@@ -177,9 +177,15 @@ def markdown(results: Sequence[Result], plan: Plan, redis_mode: bool, command: s
         lines.append(f"| {row.label} | " + " | ".join(cells) + " |")
     for label, total in TOTALS:
         cells = [total([result for result in results if result["server"] == target]) for target in targets]
+        if all(cell == NONE for cell in cells):
+            continue
         lines.append(f"| {label} | " + " | ".join(cells) + (" | |" if both else " |"))
     deflate = "offered" if plan.generator.deflate else "not offered"
     mode = "on one Redis (ours: REDIS_URL, reference: Redis adapter)" if redis_mode else "alone (ours: embedded)"
+    webhooks = next((result["webhooks"] for result in results if result.get("webhooks", "off") != "off"), None)
+    if webhooks:
+        receiver = "that answers at once" if webhooks == "answering" else "that is down"
+        mode += f"; ours posting webhook events to a receiver {receiver}"
     quota = next((result["instance_cpu"] for result in results if "instance_cpu" in result), None)
     if quota:
         mode += f"; each server instance held to {quota:g} cores (CPU quota)"

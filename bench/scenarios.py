@@ -59,12 +59,15 @@ class Plan:
 @dataclass(frozen=True)
 class Setup:
     """Where one target runs: `redis` (if any) is the Redis its instances can share;
-    `instance_cpu`, if set, the cores each instance may use (a CPU quota, see cpu_quota.py)."""
+    `instance_cpu`, if set, the cores each instance may use (a CPU quota, see cpu_quota.py);
+    `webhooks` how our server's webhooks run (off, answering, down) and `webhook_url` where to."""
 
     target: Target
     log_dir: Path
     redis: Redis | None
     instance_cpu: float | None = None
+    webhooks: str = "off"
+    webhook_url: str | None = None
 
 
 def load_of(scenario: str, plan: Plan) -> Load:
@@ -137,6 +140,8 @@ def _tagged(setup: Setup, scenario: str, deployment: Deployment, result: Result)
                     "instances": len(deployment.servers)}
     if setup.instance_cpu:
         tags["instance_cpu"] = setup.instance_cpu
+    if setup.target == "ours":
+        tags["webhooks"] = setup.webhooks
     return {**tags, **result}
 
 
@@ -246,7 +251,8 @@ def _running(setup: Setup, purpose: str, instances: int, on_redis: bool) -> Iter
     try:
         for index in range(instances):
             label = f"{setup.target}-{purpose}-{index + 1}"
-            servers.append(start_target(setup.target, setup.log_dir, label, redis.url if redis else None, secret))
+            servers.append(start_target(setup.target, setup.log_dir, label, redis.url if redis else None, secret,
+                                        setup.webhook_url))
             if setup.instance_cpu:
                 quotas.append(CpuQuota(servers[-1].pid, setup.instance_cpu))
         yield Deployment(servers, redis)

@@ -66,21 +66,26 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_target(target: Target, log_dir: Path, label: str, redis_url: str | None, secret_key: str) -> Server:
+def start_target(target: Target, log_dir: Path, label: str, redis_url: str | None, secret_key: str,
+                 webhook_url: str | None = None) -> Server:
     """Our server or the reference, alone (`redis_url` None) or on Redis. Instances of ours that
-    share a Redis need the same `secret_key`, to accept each other's tokens."""
+    share a Redis need the same `secret_key`, to accept each other's tokens; with `webhook_url`
+    ours posts its webhook events there (the reference has none)."""
     if target == "ours":
-        return start_ours(log_dir, label, redis_url, secret_key)
+        return start_ours(log_dir, label, redis_url, secret_key, webhook_url)
     return start_reference(log_dir, label, redis_url)
 
 
-def start_ours(log_dir: Path, label: str, redis_url: str | None, secret_key: str) -> Server:
+def start_ours(log_dir: Path, label: str, redis_url: str | None, secret_key: str,
+               webhook_url: str | None = None) -> Server:
     """Our server, embedded or on Redis, with limits the load cannot reach."""
-    env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
+    env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "WEBHOOK_URL")}
     env.update(RATE_LIMIT=BENCH_RATE_LIMIT, MAX_CONNECTIONS_PER_ADDRESS=BENCH_CONNECTIONS_PER_ADDRESS,
                MAX_BACKLOG=BENCH_BACKLOG, SECRET_KEY=secret_key)
     if redis_url:
         env["REDIS_URL"] = redis_url
+    if webhook_url:
+        env.update(WEBHOOK_URL=webhook_url, WEBHOOK_SECRET=new_secret())
     port = free_port()
     command = [sys.executable, "-m", "chatserver", "--host", HOST, "--port", str(port)]
     return _start(label, command, REPO, env, port, log_dir)
@@ -109,6 +114,19 @@ def start_redis(log_dir: Path) -> tuple[Redis, Server]:
     command = ["redis-server", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"]
     server = _start("redis", command, log_dir, dict(os.environ), port, log_dir)
     return Redis(f"redis://{HOST}:{port}/0", server.pid), server
+
+
+def start_webhook_receiver(log_dir: Path) -> tuple[str, Server]:
+    """bench/receiver.py on a free loopback port, answering every event at once; its URL."""
+    port = free_port()
+    server = _start("receiver", [sys.executable, "-m", "bench.receiver", "--port", str(port)], REPO,
+                    dict(os.environ), port, log_dir)
+    return f"http://{HOST}:{port}/hooks", server
+
+
+def unanswered_webhook_url() -> str:
+    """A loopback URL nothing listens at: a receiver that is down."""
+    return f"http://{HOST}:{free_port()}/hooks"
 
 
 def new_secret() -> str:

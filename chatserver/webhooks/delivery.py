@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ LAST_RETRY = 300.0  # the longest wait between two attempts
 JITTER = 0.5  # each wait is stretched by up to this share, at random
 SWEEP_INTERVAL = 1.0  # seconds between looks for rooms whose events nobody is delivering
 PARALLEL_REQUESTS = 100  # rooms whose events are being posted at once
+DROP_WARNING_EVERY = 10.0  # seconds between warnings of dropped events (each warning counts them all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,8 @@ class WebhookDelivery:
         self._jitter = jitter
         self.stats = DeliveryStats()
         self._working: set[str] = set()
+        self._unreported: dict[DropReason, int] = {}  # drops since the last warning, by reason
+        self._last_drop_warning = -math.inf
         self._workers = Background("webhook delivery")
         self._session: aiohttp.ClientSession | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -110,6 +114,7 @@ class WebhookDelivery:
             await asyncio.sleep(SWEEP_INTERVAL)
             try:
                 await self._queue.trim()
+                self._report_drops()
                 for room in await self._queue.waiting_rooms():
                     self.wake(room)
                 length, oldest = await self._queue.size()
@@ -162,6 +167,19 @@ class WebhookDelivery:
         return False
 
     def _dropped(self, event: HookEvent, reason: DropReason) -> None:
+        """Count a drop; warn of it, and of those that follow within `DROP_WARNING_EVERY`
+        seconds in one line after that, so that a dead receiver past the bound does not
+        flood the log."""
         self.stats.drop(reason)
-        log.warning("webhook event dropped", extra={"event": event.id, "type": event.type, "room": event.room,
-                                                    "reason": reason})
+        self._unreported[reason] = self._unreported.get(reason, 0) + 1
+        self._report_drops({"event": event.id, "type": event.type, "room": event.room})
+
+    def _report_drops(self, latest: dict[str, str] | None = None) -> None:
+        """The warning of drops not reported yet, unless one went out within `DROP_WARNING_EVERY`."""
+        now = self._clock()
+        if not self._unreported or now - self._last_drop_warning < DROP_WARNING_EVERY:
+            return
+        self._last_drop_warning = now
+        counts = {f"dropped_{reason}": count for reason, count in self._unreported.items()}
+        log.warning("webhook events dropped", extra={**(latest or {}), **counts})
+        self._unreported.clear()

@@ -169,3 +169,13 @@ def test_latency_percentiles_come_from_the_histogram() -> None:
     assert summary["max"] == 5.5
     assert summary["samples"] == 100
     assert latency.percentile(Counter(), 0.5) is None
+
+
+@pytest.mark.parametrize("webhooks", ["answering", "down"])
+def test_ours_posting_webhooks_delivers_everything(webhooks: str) -> None:
+    run = run_bench("--no-reference", "--only", "throughput", "--webhooks", webhooks)
+    assert run.code == 0, run.stderr
+    result = run.results[("ours", "throughput")]
+    assert_delivered(result)
+    assert result["webhooks"] == webhooks
+    assert "posting webhook events to a receiver" in run.table
