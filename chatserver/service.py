@@ -14,7 +14,7 @@ from typing import Protocol
 from .config import Settings
 from .errors import ChatError, Forbidden, NotJoined, RateLimited, Unauthorized
 from .models import Member, MessageDict, Position, Role, User, check_room, message_text
-from .stores.base import Access, Draft, Page, PrivateRoom, RateLimit, Recovery, Store
+from .stores.base import Access, Appended, Draft, Page, PrivateRoom, RateLimit, Recovery, Store
 from .tasks import Background
 from .throttle import TokenBucket
 from .webhooks.events import HookRecorder, member_added
@@ -56,6 +56,11 @@ class Fanout(Protocol):
 
     async def to_user(self, event: str, payload: Mapping[str, object], user_id: str) -> None:
         """Deliver `event` to every connection of the user, on every instance."""
+        ...
+
+    async def to_user_here(self, event: str, payload: Mapping[str, object], user_id: str) -> None:
+        """Deliver `event` to the user's connections on this instance: the store has
+        published it to the others."""
         ...
 
     def hear_users(self, handler: Callable[[str, str, object, list[str]], None]) -> None:
@@ -227,16 +232,21 @@ class ChatService:
         Nothing here waits before the store's append is called: a connection's pipelined
         messages keep their order only so (see `BatchedScript.__call__`)."""
         conn = await self.joined(conn_id, room, "sending to", refuse_banned=True)
-        message, new = await self._append(room, conn.user, text, client_id, reply_to, self.rate_of(conn.user),
-                                          moderated=True)
-        if new:
-            await self._fanout.to_user("read", {"room": room, "last_read": message["seq"]}, conn.user.id)
+        appended = await self._append(room, conn.user, text, client_id, reply_to, self.rate_of(conn.user),
+                                      moderated=True)
+        message = appended.message
+        if not appended.duplicate:
+            notice = {"room": room, "last_read": message["seq"]}
+            if appended.read_published:  # to the other instances, in the append's own step
+                await self._fanout.to_user_here("read", notice, conn.user.id)
+            else:
+                await self._fanout.to_user("read", notice, conn.user.id)
         return message
 
     async def publish(self, room: str, text: str, user: User) -> MessageDict:
         """Store and deliver a message from a trusted backend (no membership, no rate limit)."""
         check_room(room)
-        return (await self._append(room, user, text, None, None, None))[0]
+        return (await self._append(room, user, text, None, None, None)).message
 
     def rate_of(self, user: User) -> RateLimit:
         """The window a user's messages and changes to them share."""
@@ -339,8 +349,8 @@ class ChatService:
         raise Forbidden("this room is private and you are not a member")
 
     async def _append(self, room: str, user: User, text: str, client_id: str | None, reply_to: int | None,
-                      rate: RateLimit | None, *, moderated: bool = False) -> tuple[MessageDict, bool]:
-        """The stored message, and whether it is new (not a repeat of a `client_id`)."""
+                      rate: RateLimit | None, *, moderated: bool = False) -> Appended:
+        """The store's answer, once the message (if new: not a repeat of a `client_id`) is delivered here."""
         draft = Draft(id=secrets.token_hex(12), room=room, user=user.as_dict(),
                       text=message_text(text, self._settings.max_message_length),
                       ts=int(self._clock() * 1000), client_id=client_id, reply_to=reply_to)
@@ -351,7 +361,7 @@ class ChatService:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("message", extra={"room": room, "user": user.id, "seq": appended.message["seq"],
                                         "duplicate": appended.duplicate})
-        return appended.message, not appended.duplicate
+        return appended
 
     async def _drop_presence(self, conn: Connection, room: str) -> None:
         conn.rooms.discard(room)

@@ -24,3 +24,9 @@ class RoomPublisher(Protocol):
     def frame(self, room: str, event: str) -> PublishFrame:
         """How `event` of `room` reaches the instances that hold the room."""
         ...
+
+    def user_frame(self, user_id: str, event: str) -> PublishFrame | None:
+        """How `event` reaches the user's connections on the other instances, from a room's
+        step; None where a room's script cannot publish on the user's channel (a shard
+        channel in another slot of a Cluster)."""
+        ...

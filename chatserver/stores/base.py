@@ -82,6 +82,7 @@ class RateLimit:
 class Appended:
     message: MessageDict
     duplicate: bool  # True: the client_id was seen; `message` is the first one, stored earlier
+    read_published: bool = False  # the store told the sender's connections elsewhere of their `read`
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +170,10 @@ class MessageStore(Protocol):
            read up to it for its user.
         5. publish the stored message to the other instances as the `message` room
            event, in that same step, where there are any (`RedisStore` built with a
-           `RoomPublisher`; `MemoryStore` has nobody to tell). The caller then
-           delivers it on this instance only.
+           `RoomPublisher`; `MemoryStore` has nobody to tell), and, if `moderated`,
+           the sender's new read mark to the user's connections there as `read`, where
+           the step can (`read_published`). The caller then delivers them on this
+           instance only.
         Two concurrent appends, on any instance, never get the same `seq`.
         """
         ...

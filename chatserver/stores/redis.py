@@ -78,7 +78,10 @@ class RedisStore(RedisRooms):
             keys += [room.roster, room.members, room.conns, *self._hooks.keys_of(draft.room)]
             args += [new_hook_id(), draft.room]
         else:
-            args += ["", ""]
+            args += ["", draft.room]
+        read_frame = self._publisher.user_frame(draft.user["id"], "read") if moderated and self._publisher else None
+        args += [read_frame.command, read_frame.channel, read_frame.prefix, read_frame.suffix] if read_frame \
+            else NO_FRAME
         async with self._available():
             if rate is not None and self._rate_apart:
                 first = await self._count_rate_apart(rate, draft.id, dedupe)
@@ -100,7 +103,7 @@ class RedisStore(RedisRooms):
         seq, rev, quote = values
         message["seq"], message["rev"] = int(seq), int(rev)
         message["reply_to"] = json.loads(quote) if quote else None
-        return Appended(message=message, duplicate=False)
+        return Appended(message=message, duplicate=False, read_published=read_frame is not None)
 
     async def change(self, change: Change, *, rate: RateLimit | None, max_reactions: int) -> Changed:
         room = self._keys.room(change.room)

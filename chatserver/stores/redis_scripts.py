@@ -192,9 +192,10 @@ end
 #       [11] the seq it replies to ('' for none), [12] characters a quote keeps,
 #       [13..16] publish command, channel, prefix, suffix (see `_PUBLISH`),
 #       [17] the id of its `message.created` webhook event ('' for none: then no more keys;
-#       [18] the room's id, as the webhook indexes name it
 #       else KEYS go on with the room's roster, version-1 members, connection counts, and the
-#       four keys of `_RECORD_HOOK`)
+#       four keys of `_RECORD_HOOK`), [18] the room's id,
+#       [19..22] how to publish the sender's `read` to the user's connections elsewhere
+#       (channel '' for not here)
 # Returns {0, seq, rev, quote JSON or ''} stored, {1, first message JSON} duplicate,
 # {2, retry_after_ms} rate limited, {3} the sender is banned or muted, {4} no such message to reply to.
 APPEND = _ENSURE_EPOCH + _CURRENT + _FORGET_CHANGE + _RATE_WAIT + _SANCTIONED + _PREFIX + _PUBLISH + _RECORD_HOOK \
@@ -233,8 +234,11 @@ redis.call('XADD', KEYS[2], 'MAXLEN', size, '0-' .. seq, 'm', message)
 redis.call('HSET', KEYS[1], 'seq', seq, 'rev', rev)
 if seq > size then forget_change(seq - size) end
 if dedupe then redis.call('SET', dedupe, message, 'PX', ARGV[4]) end
-if sender ~= '' then redis.call('HSET', reads, sender, seq) end
 publish(ARGV[13], ARGV[14], ARGV[15], message, ARGV[16])
+if sender ~= '' then
+  redis.call('HSET', reads, sender, seq)
+  publish(ARGV[19], ARGV[20], ARGV[21], '{"room":"' .. ARGV[18] .. '","last_read":' .. seq .. '}', ARGV[22])
+end
 if ARGV[17] ~= '' then
   local k = next_key
   local body = '{"id":"' .. ARGV[17] .. '","type":"message.created","ts":' .. ARGV[9] .. ',"data":{"message":'

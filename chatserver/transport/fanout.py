@@ -66,6 +66,9 @@ class SocketIOFanout:
     async def to_user(self, event: str, payload: Mapping[str, object], user_id: str) -> None:
         await self._sio.emit(event, payload, to=USER_PREFIX + user_id, namespace=NAMESPACE)
 
+    async def to_user_here(self, event: str, payload: Mapping[str, object], user_id: str) -> None:
+        await self._sio.manager.emit(event, payload, NAMESPACE, room=USER_PREFIX + user_id, ignore_queue=True)
+
     async def to_connection(self, event: str, payload: Mapping[str, object], conn: str) -> None:
         await self._sio.manager.emit(event, payload, NAMESPACE, room=conn, ignore_queue=True)
 
@@ -86,3 +89,8 @@ class SocketIOPublisher:
 
     def frame(self, room: str, event: str) -> PublishFrame:
         return self._manager.frame(event, NAMESPACE, ROOM_PREFIX + room)
+
+    def user_frame(self, user_id: str, event: str) -> PublishFrame | None:
+        if self._manager.spread:  # the user's channel lives in another slot than the room's script
+            return None
+        return self._manager.frame(event, NAMESPACE, USER_PREFIX + user_id)

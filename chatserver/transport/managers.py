@@ -83,6 +83,11 @@ class ChatRedisManager(DirectEmit, IndexedRooms, RoomChannelListener, socketio.A
         if not self.write_only:
             self.server.start_background_task(self._room_channels.write, lambda: self._commands, self._listening)
 
+    @property
+    def spread(self) -> bool:
+        """Whether Redis spreads keys and channels over a Cluster's nodes."""
+        return self._topology.traits.spread
+
     def frame(self, event: str, namespace: str, room: str) -> PublishFrame:
         """The pub/sub message python-socketio's managers on the other instances act on,
         with the event's one argument left out, for a store to publish in the same step

@@ -76,5 +76,9 @@ async def test_read_state_is_the_same_on_both_instances(pair):
     await phone.wait_for("read", lambda got: got == [{"room": room, "last_read": 4}])
     ack = await phone.join(room)
     assert (ack["last_read"], ack["unread"]) == (4, 2)
+    sent = await laptop.send(room, "read it all")  # sending marks read: both devices hear it, once
+    for device in (laptop, phone):
+        await device.wait_for("read", lambda got: {"room": room, "last_read": sent["seq"]} in got)
+        assert device.received["read"].count({"room": room, "last_read": sent["seq"]}) == 1
     for client in (laptop, phone, writer):
         await client.close()
