@@ -54,13 +54,14 @@ class Fanout(Protocol):
         it to the others."""
         ...
 
-    async def to_user(self, event: str, payload: Mapping[str, object], user_id: str) -> None:
-        """Deliver `event` to every connection of the user, on every instance."""
+    async def to_user(self, event: str, payload: Mapping[str, object], user_id: str, skip: str | None = None) -> None:
+        """Deliver `event` to every connection of the user, on every instance, but the connection `skip`."""
         ...
 
-    async def to_user_here(self, event: str, payload: Mapping[str, object], user_id: str) -> None:
-        """Deliver `event` to the user's connections on this instance: the store has
-        published it to the others."""
+    async def to_user_here(self, event: str, payload: Mapping[str, object], user_id: str,
+                           skip: str | None = None) -> None:
+        """Deliver `event` to the user's connections on this instance (but `skip`): the
+        store has published it to the others."""
         ...
 
     def hear_users(self, handler: Callable[[str, str, object, list[str]], None]) -> None:
@@ -235,12 +236,12 @@ class ChatService:
         appended = await self._append(room, conn.user, text, client_id, reply_to, self.rate_of(conn.user),
                                       moderated=True)
         message = appended.message
-        if not appended.duplicate:
+        if not appended.duplicate:  # to the user's other connections; this one has its ack
             notice = {"room": room, "last_read": message["seq"]}
-            if appended.read_published:  # to the other instances, in the append's own step
-                await self._fanout.to_user_here("read", notice, conn.user.id)
+            if appended.read_published:
+                await self._fanout.to_user_here("read", notice, conn.user.id, skip=conn.id)
             else:
-                await self._fanout.to_user("read", notice, conn.user.id)
+                await self._fanout.to_user("read", notice, conn.user.id, skip=conn.id)
         return message
 
     async def publish(self, room: str, text: str, user: User) -> MessageDict:

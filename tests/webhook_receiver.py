@@ -9,6 +9,7 @@ import hmac
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,15 +75,23 @@ class Receiver:
         self._hanging.set()
 
 
-@pytest.fixture(name="receiver")
-async def receiver_fixture() -> AsyncIterator[Receiver]:
-    """A receiver listening on 127.0.0.1 for the test's duration."""
-    receiver = Receiver()
+@asynccontextmanager
+async def serving(receiver: Receiver) -> AsyncIterator[Receiver]:
+    """`receiver` listening on 127.0.0.1, its port, while the block runs."""
     app = web.Application()
     app.router.add_post("/hooks", receiver.handle)
     runner = web.AppRunner(app, handler_cancellation=True)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", receiver.port).start()
-    yield receiver
-    receiver.release()
-    await runner.cleanup()
+    try:
+        yield receiver
+    finally:
+        receiver.release()
+        await runner.cleanup()
+
+
+@pytest.fixture(name="receiver")
+async def receiver_fixture() -> AsyncIterator[Receiver]:
+    """A receiver listening on 127.0.0.1 for the test's duration."""
+    async with serving(Receiver()) as receiver:
+        yield receiver

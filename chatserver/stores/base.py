@@ -82,7 +82,9 @@ class RateLimit:
 class Appended:
     message: MessageDict
     duplicate: bool  # True: the client_id was seen; `message` is the first one, stored earlier
-    read_published: bool = False  # the store told the sender's connections elsewhere of their `read`
+    # the sender's `read` needs delivering on this instance only: the store told the other
+    # instances in its step (or there are none)
+    read_published: bool = False
 
 
 @dataclass(frozen=True, slots=True)

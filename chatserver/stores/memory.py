@@ -152,7 +152,7 @@ class MemoryStore(MemoryRooms):
         if self._hooks is not None:
             await self._hooks.record(draft.room, "message.created", {"message": message,
                                                                      "offline": self._offline(draft.room)})
-        return Appended(message=message, duplicate=False)
+        return Appended(message=message, duplicate=False, read_published=moderated)  # no other instance to tell
 
     async def change(self, change: Change, *, rate: RateLimit | None, max_reactions: int) -> Changed:
         log = self._logs.get(change.room)

@@ -63,11 +63,13 @@ class SocketIOFanout:
     async def enter_user(self, conn: str, user_id: str) -> None:
         await self._sio.enter_room(conn, USER_PREFIX + user_id, namespace=NAMESPACE)
 
-    async def to_user(self, event: str, payload: Mapping[str, object], user_id: str) -> None:
-        await self._sio.emit(event, payload, to=USER_PREFIX + user_id, namespace=NAMESPACE)
+    async def to_user(self, event: str, payload: Mapping[str, object], user_id: str, skip: str | None = None) -> None:
+        await self._sio.emit(event, payload, to=USER_PREFIX + user_id, skip_sid=skip, namespace=NAMESPACE)
 
-    async def to_user_here(self, event: str, payload: Mapping[str, object], user_id: str) -> None:
-        await self._sio.manager.emit(event, payload, NAMESPACE, room=USER_PREFIX + user_id, ignore_queue=True)
+    async def to_user_here(self, event: str, payload: Mapping[str, object], user_id: str,
+                           skip: str | None = None) -> None:
+        await self._sio.manager.emit(event, payload, NAMESPACE, room=USER_PREFIX + user_id, skip_sid=skip,
+                                     ignore_queue=True)
 
     async def to_connection(self, event: str, payload: Mapping[str, object], conn: str) -> None:
         await self._sio.manager.emit(event, payload, NAMESPACE, room=conn, ignore_queue=True)

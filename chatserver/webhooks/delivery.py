@@ -11,6 +11,7 @@ store records an event and wakes a room's worker, which runs on its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
@@ -69,6 +70,58 @@ def retry_delay(attempt: int, jitter: float) -> float:
     return min(LAST_RETRY, FIRST_RETRY * 2.0 ** min(attempt, 16) * (1 + JITTER * jitter))
 
 
+class Reachability:
+    """Whether the receiver answers at all. A refused connection or no answer in time is
+    the receiver's trouble, not a room's: then every room waits, and one attempt at a
+    time (of whichever room) probes it, after waits that grow as a room's retries do,
+    until one gets an answer. An answer of any status means it is back; a status other
+    than `2xx` is the trouble of that room's event, which that room alone retries."""
+
+    def __init__(self, clock: Callable[[], float], jitter: Callable[[], float], attempt_time: float) -> None:
+        self._clock = clock
+        self._jitter = jitter
+        self._attempt_time = attempt_time  # seconds a probe may take before another may go
+        self._failures = 0
+        self._probe_at = 0.0  # Unix seconds from which the next probe may go
+        self._probing_until = 0.0  # a probe is out until then
+        self._back = asyncio.Event()
+        self._back.set()
+
+    @property
+    def reachable(self) -> bool:
+        return self._back.is_set()
+
+    async def turn(self) -> bool:
+        """While the receiver does not answer: True when this caller is to probe it now,
+        else wait until the next probe is due or the receiver answers again, and return
+        whether it does."""
+        now = self._clock()
+        if now >= self._probe_at and now >= self._probing_until:
+            self._probing_until = now + self._attempt_time
+            return True
+        next_look = max(self._probe_at, self._probing_until) - now
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._back.wait(), max(next_look, FIRST_RETRY))
+        return self._back.is_set()
+
+    def answered(self) -> None:
+        self._probing_until = 0.0
+        if not self._back.is_set():
+            log.info("webhook receiver answers again", extra={"failures": self._failures})
+            self._back.set()
+        self._failures = 0
+
+    def unanswered(self) -> float:
+        """An attempt got no answer; returns when (Unix seconds) the next probe may go."""
+        self._probing_until = 0.0
+        if self._back.is_set():
+            log.warning("webhook receiver does not answer: all rooms wait while one attempt at a time probes it")
+            self._back.clear()
+        self._probe_at = self._clock() + retry_delay(self._failures, self._jitter())
+        self._failures += 1
+        return self._probe_at
+
+
 class WebhookDelivery:
     """Workers that deliver the events of `queue` to `receiver`, one worker per room
     with events, woken by each event recorded and by a sweep every second."""
@@ -80,6 +133,7 @@ class WebhookDelivery:
         self._clock = clock
         self._jitter = jitter
         self.stats = DeliveryStats()
+        self._reachability = Reachability(clock, jitter, receiver.timeout + 1.0)
         self._working: set[str] = set()
         self._unreported: dict[DropReason, int] = {}  # drops since the last warning, by reason
         self._last_drop_warning = -math.inf
@@ -133,29 +187,44 @@ class WebhookDelivery:
                 if self._clock() * 1000 - event.ts > self._receiver.retry_for * 1000:
                     self._dropped(event, "expired")
                     event, attempt = await self._queue.settle(room, event), 0
-                elif await self._post(event, attempt):
+                    continue
+                if not self._reachability.reachable:
+                    await self._queue.retry_at(room, self._clock() + LAST_RETRY)  # held here meanwhile
+                    if not await self._reachability.turn():
+                        continue  # still no answer: wait on, unless the event expired
+                    event = await self._queue.claim(room)  # after a wait it may have been dropped
+                    if event is None:
+                        break
+                result = await self._post(event, attempt)
+                if result == "delivered":
                     event, attempt = await self._queue.settle(room, event), 0
-                else:
+                elif result == "refused":  # the room's trouble: this room waits
                     delay = retry_delay(attempt, self._jitter())
                     await self._queue.retry_at(room, self._clock() + delay)
                     await asyncio.sleep(delay)
-                    self.stats.retries += 1
                     event, attempt = await self._queue.claim(room), attempt + 1
+                else:  # the receiver's: every room waits for a probe to get through
+                    await self._queue.retry_at(room, self._reachability.unanswered())
+                    attempt += 1
         except StoreUnavailable:
             pass  # logged by the queue
         finally:
             self._working.discard(room)
 
-    async def _post(self, event: HookEvent, attempt: int) -> bool:
-        """One attempt; True when the receiver took the event."""
+    async def _post(self, event: HookEvent, attempt: int) -> str:
+        """One attempt: `delivered`, `refused` (an answer other than `2xx`), `timeout` or
+        `unreachable`."""
         assert self._session is not None
+        if attempt:
+            self.stats.retries += 1
         sent = headers(self._receiver.secret, int(self._clock()), event.id, event.type, event.body)
         try:
             async with self._session.post(self._receiver.url, data=event.body, headers=sent,
                                           allow_redirects=False) as response:
+                self._reachability.answered()
                 if 200 <= response.status < 300:
                     self.stats.attempted("delivered")
-                    return True
+                    return "delivered"
                 result, detail = "refused", f"HTTP {response.status}"
         except TimeoutError:
             result, detail = "timeout", f"no answer within {self._receiver.timeout:g} s"
@@ -164,7 +233,7 @@ class WebhookDelivery:
         self.stats.attempted(result)
         log.info("webhook attempt failed", extra={"event": event.id, "type": event.type, "room": event.room,
                                                   "attempt": attempt + 1, "result": result, "detail": detail})
-        return False
+        return result
 
     def _dropped(self, event: HookEvent, reason: DropReason) -> None:
         """Count a drop; warn of it, and of those that follow within `DROP_WARNING_EVERY`

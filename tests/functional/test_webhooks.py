@@ -17,7 +17,7 @@ import pytest
 from tests.backend import call, signed_in
 from tests.chat_client import new_room
 from tests.conftest import ROOT, RedisProcess, ServerProcess, eventually, free_port, server_env
-from tests.webhook_receiver import WEBHOOK_SECRET, Receiver, Request, receiver_fixture  # noqa: F401
+from tests.webhook_receiver import WEBHOOK_SECRET, Receiver, Request, receiver_fixture, serving  # noqa: F401
 
 StartServer = Callable[..., ServerProcess]
 StartHooked = Callable[..., ServerProcess]
@@ -164,6 +164,29 @@ async def test_a_room_whose_events_fail_does_not_hold_up_another(
     events = await delivered(receiver, 3, "message.created")
     assert [event["data"]["message"]["text"] for event in events] == ["o0", "o1", "o2"]
     assert any(request.event["data"]["message"]["room"] == stuck for request in receiver.requests)
+    await ana.close()
+
+
+async def test_while_the_receiver_is_down_one_attempt_at_a_time_probes_it(
+        mode: dict[str, str], start_server: StartServer) -> None:
+    later = Receiver()  # its port, with nothing listening yet
+    server = start_server(WEBHOOK_URL=later.url, WEBHOOK_SECRET=WEBHOOK_SECRET, RATE_LIMIT="1000", **mode)
+    rooms = [new_room("down") for _ in range(20)]
+    ana = await signed_in(server.url, "ana", "Ana")
+    for room in rooms:
+        await ana.join(room)
+        await ana.send(room, "first")
+        await ana.send(room, "second")
+    await asyncio.sleep(3.5)  # the first probes fail: 1 s, then 2 s apart at least
+    tried = await metric(server, 'chat_webhook_attempts_total{result="unreachable"}')
+    assert 1 <= tried <= 8, tried  # not 20 rooms trying each on their own, twice or more by now
+    assert "webhook receiver does not answer" in server.log()
+    async with serving(later):
+        events = await delivered(later, 40, "message.created", seconds=15)
+    for room in rooms:  # every room's events, in order, once the receiver answers
+        assert [e["data"]["message"]["text"] for e in events if e["data"]["message"]["room"] == room] == [
+            "first", "second"]
+    assert "webhook receiver answers again" in server.log()
     await ana.close()
 
 

@@ -52,8 +52,12 @@ class RecordingFanout:
     async def enter_user(self, conn: str, user_id: str) -> None:
         self.rooms.setdefault(f"user:{user_id}", set()).add(conn)
 
-    async def to_user(self, event: str, payload: Mapping[str, object], user_id: str) -> None:
-        self.emitted.append((event, dict(payload), f"user:{user_id}", None))
+    async def to_user(self, event: str, payload: Mapping[str, object], user_id: str, skip: str | None = None) -> None:
+        self.emitted.append((event, dict(payload), f"user:{user_id}", skip))
+
+    async def to_user_here(self, event: str, payload: Mapping[str, object], user_id: str,
+                           skip: str | None = None) -> None:
+        await self.to_user(event, payload, user_id, skip)  # one instance: here is everywhere
 
     async def to_connection(self, event: str, payload: Mapping[str, object], conn: str) -> None:
         self.emitted.append((event, dict(payload), conn, None))

@@ -53,6 +53,8 @@ export class Room extends Emitter {
       onChange: (entry) => this.emit("outbox", { entry }),
       onStored: (entry, message) => {
         this.add([message], "live");
+        // Sending marks the room read up to one's message; the server tells our other connections.
+        if (this.joined) this.#readChanged(this.readMark.move(message.seq));
         this.emit("stored", { entry, message });
       },
     });
