@@ -7,9 +7,9 @@ through the consumer group `deliver`, one consumer per instance: the instance wh
 consumer holds a room's pending entry delivers the room's events, one at a time, in
 order, while its heartbeat (the presence registry) is fresh; after that any instance
 claims the entry and goes on. Two indexes beside the streams find the work: `hooks_due`
-(rooms to look at, and when) for the sweep, `hooks_heads` (each room's oldest event) for
-the bound. They are touched by the room's scripts, so webhooks need one Redis server (or
-Sentinel's master), not a Cluster.
+(rooms to look at, and when) for the sweep, `hooks_heads` (each room's oldest event, by
+its place in the order of all events, `hooks_serial`) for the bound. They are touched by
+the room's scripts, so webhooks need one Redis server (or Sentinel's master), not a Cluster.
 """
 
 from __future__ import annotations
@@ -60,8 +60,9 @@ class RedisHookQueue:
         self._on_record, self._on_drop = on_record, on_drop
 
     def keys_of(self, room: str) -> list[str]:
-        """The four keys every script recording or reading `room`'s events takes."""
-        return [self._keys.room(room).hooks, self._keys.hooks_due, self._keys.hooks_heads, self._keys.hooks_length]
+        """The five keys every script recording or reading `room`'s events takes."""
+        return [self._keys.room(room).hooks, self._keys.hooks_due, self._keys.hooks_heads, self._keys.hooks_length,
+                self._keys.hooks_serial]
 
     def recorded(self, room: str) -> None:
         """A room's script recorded an event: wake its delivery."""
@@ -106,8 +107,11 @@ class RedisHookQueue:
     async def size(self) -> tuple[int, int | None]:
         async with _available():
             length = await self._redis.get(self._keys.hooks_length)
-            oldest = await self._redis.zrange(self._keys.hooks_heads, 0, 0, withscores=True)
-        return max(0, int(length or 0)), int(oldest[0][1]) if oldest else None
+            oldest_room = await self._redis.zrange(self._keys.hooks_heads, 0, 0)
+            first = await self._redis.xrange(self._keys.room(str(oldest_room[0])).hooks, count=1) \
+                if oldest_room else []
+        fields = first[0][1] if first else None
+        return max(0, int(length or 0)), int(fields["ts"]) if fields else None
 
     async def _claim_next(self, room: str, settled: str) -> HookEvent | None:
         keys = [*self.keys_of(room), self._keys.instances]

@@ -166,8 +166,13 @@ class Keys:
 
     @property
     def hooks_heads(self) -> str:
-        """Sorted set: rooms with webhook events waiting, scored by their oldest event's ts (ms)."""
+        """Sorted set: rooms with webhook events waiting, scored by their oldest event's serial."""
         return self.prefix + "hooks:heads"
+
+    @property
+    def hooks_serial(self) -> str:
+        """String: a counter giving every webhook event its place in the order of all of them."""
+        return self.prefix + "hooks:serial"
 
     @property
     def hooks_length(self) -> str:

@@ -152,16 +152,18 @@ end
 """
 
 # Shared: record a webhook event about room `room` (see `redis_hooks.py`): its room's stream
-# of events (created with the `deliver` consumer group), the index of rooms due a look,
-# the index of each room's oldest event, and the count of all waiting.
+# of events (created with the `deliver` consumer group), the index of rooms due a look, the
+# index of rooms by their oldest event's place in the order of all events (`serial`), and
+# the count of all waiting.
 _RECORD_HOOK = """
-local function record_hook(stream, due, heads, length, room, id, type, ts, body)
+local function record_hook(stream, due, heads, length, serial, room, id, type, ts, body)
   if redis.call('EXISTS', stream) == 0 then
     redis.call('XGROUP', 'CREATE', stream, 'deliver', '0', 'MKSTREAM')
   end
-  redis.call('XADD', stream, '*', 'id', id, 'type', type, 'ts', ts, 'body', body)
+  local order = redis.call('INCR', serial)
+  redis.call('XADD', stream, '*', 'id', id, 'type', type, 'ts', ts, 'order', order, 'body', body)
   redis.call('ZADD', due, 'NX', ts, room)
-  redis.call('ZADD', heads, 'NX', ts, room)
+  redis.call('ZADD', heads, 'NX', order, room)
   redis.call('INCR', length)
 end
 """
@@ -193,7 +195,7 @@ end
 #       [13..16] publish command, channel, prefix, suffix (see `_PUBLISH`),
 #       [17] the id of its `message.created` webhook event ('' for none: then no more keys;
 #       else KEYS go on with the room's roster, version-1 members, connection counts, and the
-#       four keys of `_RECORD_HOOK`), [18] the room's id,
+#       five keys of `_RECORD_HOOK`), [18] the room's id,
 #       [19..22] how to publish the sender's `read` to the user's connections elsewhere
 #       (channel '' for not here)
 # Returns {0, seq, rev, quote JSON or ''} stored, {1, first message JSON} duplicate,
@@ -243,8 +245,8 @@ if ARGV[17] ~= '' then
   local k = next_key
   local body = '{"id":"' .. ARGV[17] .. '","type":"message.created","ts":' .. ARGV[9] .. ',"data":{"message":'
     .. message .. ',"offline":' .. offline(KEYS[k], KEYS[k + 1], KEYS[k + 2]) .. '}}'
-  record_hook(KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6], ARGV[18], ARGV[17], 'message.created', ARGV[9],
-    body)
+  record_hook(KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6], KEYS[k + 7], ARGV[18], ARGV[17], 'message.created',
+    ARGV[9], body)
 end
 if quote == 'null' then quote = '' end
 return {0, seq, rev, quote}
@@ -256,7 +258,7 @@ return {0, seq, rev, quote}
 #       emoji, '0' to take it back, [7] most different emoji a message holds,
 #       [8] rate limit (0: none), [9] rate window ms, [10] rate member,
 #       [11..14] publish command, channel, prefix, suffix, [15] the id of its
-#       `message.updated` webhook event ('' for none; else KEYS go on with the four keys of
+#       `message.updated` webhook event ('' for none; else KEYS go on with the five keys of
 #       `_RECORD_HOOK`), [16] the room's id
 # The rules are `stores/changes.py`'s, in the same order.
 # Returns {0, message JSON} changed, {1, message JSON} nothing to change,
@@ -329,7 +331,8 @@ if ARGV[15] ~= '' then
   local k = next_key
   local body = '{"id":"' .. ARGV[15] .. '","type":"message.updated","ts":' .. ARGV[4] .. ',"data":{"message":'
     .. json .. '}}'
-  record_hook(KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[16], ARGV[15], 'message.updated', ARGV[4], body)
+  record_hook(KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], ARGV[16], ARGV[15], 'message.updated',
+    ARGV[4], body)
 end
 return {0, json}
 """
@@ -518,11 +521,11 @@ return 1
 
 # Webhook events waiting for delivery (see `redis_hooks.py`). KEYS, in each script below: a
 # room's stream of events, the index of rooms due a look, the index of rooms' oldest events,
-# the count of all waiting; then, where named, the instance registry.
+# the count of all waiting, the serial of all events; then, where named, the instance registry.
 
 # ARGV: room, event id, type, ts (ms), body. Records one event.
 RECORD_HOOK = _RECORD_HOOK + """
-record_hook(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+record_hook(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 return 1
 """
 
@@ -533,12 +536,12 @@ local function head_moved(stream, heads, room)
   if #first == 0 then redis.call('ZREM', heads, room); return end
   local fields = first[1][2]
   for i = 1, #fields, 2 do
-    if fields[i] == 'ts' then redis.call('ZADD', heads, fields[i + 1], room) end
+    if fields[i] == 'order' then redis.call('ZADD', heads, fields[i + 1], room) end
   end
 end
 """
 
-# KEYS: the four, then the instance registry. ARGV: [1] this instance, [2] room, [3] ms a
+# KEYS: the five, then the instance registry. ARGV: [1] this instance, [2] room, [3] ms a
 # claim holds the room before others look again, [4] ms of silence after which an instance
 # is dead, [5] the stream entry id of an event delivered or dropped ('' for none).
 # The room's events go one at a time, in order, to one instance: the one whose consumer
@@ -546,7 +549,7 @@ end
 # Returns {0} nothing waits (the room leaves the indexes), {1} another instance holds the
 # room, {2, entry id, id, type, ts, body} the event for this instance to deliver now.
 CLAIM_HOOK = _HEAD_MOVED + """
-local stream, due, heads, length, instances = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local stream, due, heads, length, instances = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6]
 local me, room, lease, expiry = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -592,7 +595,7 @@ while true do
 end
 """
 
-# KEYS: the four. ARGV: room. Drops the room's oldest event (the bound was passed).
+# KEYS: the five. ARGV: room. Drops the room's oldest event (the bound was passed).
 # Returns {id, type, ts} of the event dropped, or {} for none.
 DROP_HOOK = _HEAD_MOVED + """
 local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
