@@ -63,7 +63,7 @@ SOCKETIO_PATH = "/socket.io/"
 # A connection's events that may overlap: each takes its place in the store's line at once
 # (see `ChatSocketServer`); the ones after them must wait.
 PIPELINED_EVENTS = ("message", "edit", "delete", "react")
-HOOK_LEASE_GRACE = 10.0  # seconds past an attempt's timeout before another instance looks at its room
+HOOK_LEASE_GRACE = 3.0  # seconds past an attempt's timeout before another instance looks at its room
 
 
 def create_app(settings: Settings) -> web.Application:

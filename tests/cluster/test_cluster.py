@@ -127,8 +127,17 @@ class Participant:
         return max(self.seen, default=0)
 
 
-async def test_an_instance_killed_mid_conversation_loses_nothing(cluster, make_client):
-    a, b, c = cluster
+@pytest.fixture(params=["redis", "sentinel", "cluster"])
+def quickly_reaped_cluster(request):
+    """As `cluster`, with a dead instance's users reaped within seconds (heartbeat 1 s, expiry 6 s)."""
+    url = shared_redis_url(request, request.param)
+    start_server = request.getfixturevalue("start_server")
+    return [start_server(REDIS_URL=url, RATE_LIMIT="100000", PRESENCE_HEARTBEAT="1", PRESENCE_EXPIRY="6")
+            for _ in range(3)]
+
+
+async def test_an_instance_killed_mid_conversation_loses_nothing(quickly_reaped_cluster, make_client):
+    a, b, c = quickly_reaped_cluster
     room = new_room("cluster")
     ana = Participant(await make_client("Ana", url=a.url))
     ben = Participant(await make_client("Ben", url=b.url))
@@ -176,8 +185,8 @@ async def test_an_instance_killed_mid_conversation_loses_nothing(cluster, make_c
         assert sorted(seen) == list(range(1, 121)), person.client.user["name"]
         assert {m["text"]: s for s, m in seen.items()} == acked
 
-    # heartbeat 5 s, expiry 20 s, reaped on the next beat
-    names = await eventually(lambda: member_names(ana.client, room), lambda names: "Dave" not in names, 40,
+    # heartbeat 1 s, expiry 6 s, reaped on the next beat
+    names = await eventually(lambda: member_names(ana.client, room), lambda names: "Dave" not in names, 20,
                              interval=1, what="Dave reaped from the members")
     assert names == ["Ana", "Ben", "Cara"]
     await ana.client.wait_for("presence", lambda p: {"room": room, "user": dave.user, "status": "left"} in p)
