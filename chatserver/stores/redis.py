@@ -113,9 +113,9 @@ class RedisStore(RedisRooms):
         args: list[str | int] = [change.kind, change.seq, change.actor or "", change.ts,
                                  change.text or change.emoji, "1" if change.on else "0", max_reactions,
                                  *_rate_args(in_script, member), *self._frame(change.room, "message_updated")]
-        hooked = self._hooks is not None and change.kind != "react"  # reactions are no webhook event
-        if self._hooks is not None and hooked:
-            keys += self._hooks.keys_of(change.room)
+        hooks = self._hooks if change.kind != "react" else None  # reactions are no webhook event
+        if hooks is not None:
+            keys += hooks.keys_of(change.room)
             args += [new_hook_id(), change.room]
         else:
             args += ["", ""]
@@ -131,8 +131,8 @@ class RedisStore(RedisRooms):
             raise Forbidden(str(values[0]))
         if int(outcome) == NOT_FOUND_OUTCOME:
             raise NotFound(NOT_IN_HISTORY)
-        if self._hooks is not None and hooked and int(outcome) == 0:
-            self._hooks.recorded(change.room)
+        if hooks is not None and int(outcome) == 0:
+            hooks.recorded(change.room)
         return Changed(message=_message(values[0]), changed=int(outcome) == 0)
 
     def _frame(self, room: str, event: str) -> tuple[str, str, str, str]:

@@ -16,6 +16,7 @@ import logging
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -51,17 +52,11 @@ class DeliveryStats:
     """Counts of what delivery did, read by the metrics at scrape time."""
 
     def __init__(self) -> None:
-        self.attempts: dict[str, int] = {}  # result -> attempts: delivered, refused, timeout, unreachable
+        self.attempts: Counter[str] = Counter()  # by result: delivered, refused, timeout, unreachable
         self.retries = 0
-        self.dropped: dict[DropReason, int] = {}
+        self.dropped: Counter[DropReason] = Counter()
         self.queue_length = 0  # as the last sweep read it
         self.oldest_age = 0.0  # seconds, likewise
-
-    def attempted(self, result: str) -> None:
-        self.attempts[result] = self.attempts.get(result, 0) + 1
-
-    def drop(self, reason: DropReason) -> None:
-        self.dropped[reason] = self.dropped.get(reason, 0) + 1
 
 
 def retry_delay(attempt: int, jitter: float) -> float:
@@ -223,14 +218,14 @@ class WebhookDelivery:
                                           allow_redirects=False) as response:
                 self._reachability.answered()
                 if 200 <= response.status < 300:
-                    self.stats.attempted("delivered")
+                    self.stats.attempts["delivered"] += 1
                     return "delivered"
                 result, detail = "refused", f"HTTP {response.status}"
         except TimeoutError:
             result, detail = "timeout", f"no answer within {self._receiver.timeout:g} s"
         except aiohttp.ClientError as error:
             result, detail = "unreachable", f"{type(error).__name__}: {error}"
-        self.stats.attempted(result)
+        self.stats.attempts[result] += 1
         log.info("webhook attempt failed", extra={"event": event.id, "type": event.type, "room": event.room,
                                                   "attempt": attempt + 1, "result": result, "detail": detail})
         return result
@@ -239,7 +234,7 @@ class WebhookDelivery:
         """Count a drop; warn of it, and of those that follow within `DROP_WARNING_EVERY`
         seconds in one line after that, so that a dead receiver past the bound does not
         flood the log."""
-        self.stats.drop(reason)
+        self.stats.dropped[reason] += 1
         self._unreported[reason] = self._unreported.get(reason, 0) + 1
         self._report_drops({"event": event.id, "type": event.type, "room": event.room})
 
