@@ -73,6 +73,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
              "needs root and cgroup v1")
     add("--webhooks", choices=["off", "answering", "down"], default="off",
         help="our server posts webhook events to a receiver that answers at once, or to one that is down")
+    add("--profile", type=Path, metavar="DIR",
+        help="py-spy samples our server during each load's measured window into DIR/SCENARIO-MODE-N.txt "
+             "(read them with: python -m bench.profiling FILE)")
     add("--json", type=Path, help="also write all results to this file, as one JSON list")
     return parser.parse_args(argv)
 
@@ -148,7 +151,7 @@ def main(argv: list[str]) -> int:
     results: list[Result] = []
     with redis_for(args, chosen, log_dir) as redis, webhooks_for(args.webhooks, log_dir) as webhook_url:
         for target in targets:
-            setup = Setup(target, log_dir, redis, args.instance_cpu, args.webhooks, webhook_url)
+            setup = Setup(target, log_dir, redis, args.instance_cpu, args.webhooks, webhook_url, args.profile)
             for result in run_target(setup, plan, chosen, redis_mode=args.redis):
                 print(json_line(result), flush=True)
                 results.append(result)

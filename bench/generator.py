@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import latency
+from . import latency, profiling
 from .servers import Target, cpu_seconds
 
 LOAD_JS = Path(__file__).resolve().parent / "load.js"
@@ -117,9 +117,11 @@ def _workers(target: Target, urls: Sequence[str], generator: Generator, *options
 
 
 def run_load(target: Target, urls: Sequence[str], load: Load, generator: Generator, room_prefix: str, *,
-             warmup: float, duration: float, servers: Sequence[int], redis: int | None) -> Result:
+             warmup: float, duration: float, servers: Sequence[int], redis: int | None,
+             profile_to: Path | None = None) -> Result:
     """Connect the members, send for `warmup` + `duration` seconds, measure the last `duration`;
-    the merged counts, with the CPU share of the `servers` pids (summed, and each) and of `redis`."""
+    the merged counts, with the CPU share of the `servers` pids (summed, and each) and of `redis`.
+    With `profile_to`, py-spy samples the servers during the measured window (profiling.start)."""
     shape = ["--inflight", str(load.inflight)] if load.inflight is not None else ["--rate", str(load.rate)]
     options = ["--mode", "load", "--room-prefix", room_prefix, "--rooms", str(load.rooms),
                "--members", str(load.members), "--senders", str(load.senders), "--users", "distinct", *shape,
@@ -129,7 +131,7 @@ def run_load(target: Target, urls: Sequence[str], load: Load, generator: Generat
         start = time.time() + warmup
         for worker in workers:
             worker.tell({"cmd": "start", "start": start * 1000, "end": (start + duration) * 1000})
-        cpu = _cpu_during(start, duration, servers, redis)
+        cpu = _cpu_during(start, duration, servers, redis, profile_to)
         sent = [worker.wait_for("sent", STEP_TIMEOUT) for worker in workers]
         accepted: Counter[str] = Counter()
         reacted: Counter[str] = Counter()
@@ -147,15 +149,18 @@ def run_load(target: Target, urls: Sequence[str], load: Load, generator: Generat
     return merged
 
 
-def _cpu_during(start: float, duration: float, servers: Sequence[int], redis: int | None) -> Result:
+def _cpu_during(start: float, duration: float, servers: Sequence[int], redis: int | None,
+                profile_to: Path | None) -> Result:
     """Sleeps through the window (from `start`, a time.time()) and returns the CPU share of the
-    processes during it, in % of one core."""
+    processes during it, in % of one core; samples the servers into `profile_to` if given."""
     pids = [*servers, *([redis] if redis else [])]
     time.sleep(max(0.0, start - time.time()))
+    samplers = profiling.start(servers, duration, profile_to) if profile_to else []
     before = [cpu_seconds(pid) for pid in pids]
     began = time.monotonic()
     time.sleep(max(0.0, start + duration - time.time()))
     elapsed = time.monotonic() - began
+    profiling.finish(samplers)
     shares = [100 * (cpu_seconds(pid) - used) / elapsed for pid, used in zip(pids, before, strict=True)]
     return {
         "server_cpu_percent": round(sum(shares[: len(servers)]), 1),

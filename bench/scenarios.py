@@ -60,7 +60,8 @@ class Plan:
 class Setup:
     """Where one target runs: `redis` (if any) is the Redis its instances can share;
     `instance_cpu`, if set, the cores each instance may use (a CPU quota, see cpu_quota.py);
-    `webhooks` how our server's webhooks run (off, answering, down) and `webhook_url` where to."""
+    `webhooks` how our server's webhooks run (off, answering, down) and `webhook_url` where to;
+    `profile_dir`, if set, where py-spy's samples of our server during each load's window go."""
 
     target: Target
     log_dir: Path
@@ -68,6 +69,7 @@ class Setup:
     instance_cpu: float | None = None
     webhooks: str = "off"
     webhook_url: str | None = None
+    profile_dir: Path | None = None
 
 
 def load_of(scenario: str, plan: Plan) -> Load:
@@ -195,9 +197,13 @@ def _load(setup: Setup, deployment: Deployment, scenario: str, plan: Plan, *, bu
     """The scenario's load on the first `busy` instances (all by default); CPU is measured on all."""
     load = load_of(scenario, plan)
     redis = deployment.redis.pid if deployment.redis else None  # None too for a Redis the bench did not start
+    profile_to = None
+    if setup.profile_dir and setup.target == "ours":
+        run = f"cluster-{len(deployment.servers)}" if scenario == "cluster" else scenario
+        profile_to = setup.profile_dir / f"{run}-{'redis' if deployment.redis else 'embedded'}"
     result = run_load(setup.target, deployment.urls[:busy], load, plan.generator, _room_prefix(scenario),
                       warmup=plan.warmup, duration=plan.duration,
-                      servers=[server.pid for server in deployment.servers], redis=redis)
+                      servers=[server.pid for server in deployment.servers], redis=redis, profile_to=profile_to)
     shape: Result = {"rooms": load.rooms, "members_per_room": load.members, "senders_per_room": load.senders,
                      "inflight_per_sender": load.inflight, "rate_per_sender": load.rate,
                      "duration_s": plan.duration, "client": plan.generator.client, "deflate": plan.generator.deflate}
