@@ -65,7 +65,11 @@ def _options(max_connections: int, *, for_pubsub: bool) -> dict[str, Any]:
         "max_connections": max_connections, "timeout": COMMAND_TIMEOUT,
         "socket_connect_timeout": COMMAND_TIMEOUT, "socket_keepalive": True, "health_check_interval": 15,
         "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)}
-    if not for_pubsub:
+    if for_pubsub:
+        # RESP2: redis-py 8 speaks RESP3 by default, where each pub/sub message is a push
+        # that costs 7.5 µs to parse against 4.6 µs here (50,000 messages of 300 bytes)
+        options["protocol"] = 2
+    else:
         options.update(decode_responses=True, socket_timeout=COMMAND_TIMEOUT)
     return options
 

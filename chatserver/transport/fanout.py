@@ -68,8 +68,10 @@ class SocketIOFanout:
 
     async def to_user_here(self, event: str, payload: Mapping[str, object], user_id: str,
                            skip: str | None = None) -> None:
-        await self._sio.manager.emit(event, payload, NAMESPACE, room=USER_PREFIX + user_id, skip_sid=skip,
-                                     ignore_queue=True)
+        here = self._sio.manager.rooms.get(NAMESPACE, {}).get(USER_PREFIX + user_id, ())
+        if any(sid != skip for sid in here):  # a sender's read notice mostly has nobody else to reach
+            await self._sio.manager.emit(event, payload, NAMESPACE, room=USER_PREFIX + user_id, skip_sid=skip,
+                                         ignore_queue=True)
 
     async def to_connection(self, event: str, payload: Mapping[str, object], conn: str) -> None:
         await self._sio.manager.emit(event, payload, NAMESPACE, room=conn, ignore_queue=True)

@@ -97,6 +97,7 @@ class ChatRedisManager(DirectEmit, IndexedRooms, RoomChannelListener, socketio.A
         return PublishFrame(channel=channel or self.channel, command=command,
                             prefix=self._envelope(event, namespace, room), suffix="]}")
 
+    @functools.lru_cache(maxsize=ENVELOPES_CACHED)  # noqa: B019 (one manager per process, for its lifetime)
     def _room_channel(self, room: str) -> str | None:
         """The channel of a chat room's or a user's Socket.IO room; None for a connection's own room."""
         chat = chat_room(room)
@@ -184,6 +185,10 @@ class ChatRedisManager(DirectEmit, IndexedRooms, RoomChannelListener, socketio.A
 
     def _deliver_in_turn(self, ready: list[tuple[str, list[Any]]], namespace: str, room: str) -> None:
         """Deliver ordered events in the order given, each run of one event name in one step."""
+        if len(ready) == 1:  # the common case: the next in line, alone
+            event, args = ready[0]
+            self._deliver(event, [args], namespace, room)
+            return
         start = 0
         for end in range(1, len(ready) + 1):
             if end == len(ready) or ready[end][0] != ready[start][0]:
