@@ -102,9 +102,9 @@ def create_app(settings: Settings) -> web.Application:
         max_connections_per_address=settings.max_connections_per_address,
     )
     fanout = SocketIOFanout(sio, metrics)
-    service = ChatService(store, fanout, settings, hooks=hooks)
+    service = ChatService(store, fanout, settings)
     sessions = Sessions(store, fanout, refresh_notice=settings.token_refresh_notice)
-    membership = Membership(store, fanout, hooks=hooks)
+    membership = Membership(store, fanout)
     moderation = Moderation(store, membership, fanout, hooks=hooks)
     editing = MessageEditing(store, service, fanout, settings)
     reads = ReadMarks(store, service, fanout)

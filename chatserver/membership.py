@@ -11,7 +11,6 @@ from typing import Protocol
 from .errors import NotFound
 from .models import Member, Role, User, check_room
 from .stores.base import RoomInfo, RoomSummary, Store
-from .webhooks.events import HookRecorder, member_added, member_removed
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +31,11 @@ class Membership:
     """Who belongs to which room, as the app's backend says. A user who becomes a member
     hears `room_added`; one who loses a private room hears `removed`, and every instance
     takes that user's connections out of the room at once (`ChatService` hears it).
-    With `hooks`, each change to a roster is also a webhook event."""
+    The store records each change to a roster as a webhook event, when webhooks are on."""
 
-    def __init__(self, store: Store, users: UserDelivery, hooks: HookRecorder | None = None) -> None:
+    def __init__(self, store: Store, users: UserDelivery) -> None:
         self._store = store
         self._users = users
-        self._hooks = hooks
 
     async def put_private_room(self, room: str, title: str | None, members: list[Member]) -> tuple[bool, RoomInfo]:
         """Create the private room `room` with `members`, or update its title and add or
@@ -69,11 +67,9 @@ class Membership:
         """Take a user off the roster: a private room's member loses the room (`removed`,
         on every instance), a public room's loses the role. `not_found` for no entry."""
         check_room(room)
-        member = await self._store.remove_member(room, user_id)
+        member = await self._store.remove_member(room, user_id, reason)
         if member is None:
             raise NotFound(f"{user_id} is not on the roster of {room}")
-        if self._hooks is not None:
-            await self._hooks.record(room, "member.removed", member_removed(room, member.user, reason))
         if (await self._store.room_info(room)).private:
             await self.take_out(room, user_id, reason)
         log.info("member removed", extra={"room": room, "user": user_id, "reason": reason})
@@ -89,8 +85,6 @@ class Membership:
         return sorted(summaries, key=lambda summary: (-summary.last_ts, -summary.seq, summary.info.room))
 
     async def _announce_added(self, info: RoomInfo, member: Member) -> None:
-        if self._hooks is not None:
-            await self._hooks.record(info.room, "member.added", member_added(info.room, member))
         await self._users.to_user("room_added", {"room": info.room, "title": info.title, "private": info.private,
                                                  "role": member.role}, member.user.id)
 

@@ -53,28 +53,29 @@ class Moderation:
         if actor is not None:
             await self._check_may_act(actor, room, user_id, target.member.role if target.member else None, now_ms)
         until = now_ms + seconds * 1000 if seconds is not None and action in ("ban", "mute") else None
-        private = target.private
-        if action in ("ban", "mute"):
-            await self._store.sanction(room, action, user_id, until or 0)
-        elif action in ("unban", "unmute"):
-            await self._store.lift(room, "ban" if action == "unban" else "mute", user_id)
-        if action in ("kick", "ban"):
-            if private and target.member is not None:  # a private room's member is out for good
-                try:
-                    await self._membership.remove_member(room, user_id, REASON_OF[action])
-                except NotFound:  # removed meanwhile: take out what connections remain
-                    await self._membership.take_out(room, user_id, REASON_OF[action])
-            else:
-                await self._membership.take_out(room, user_id, REASON_OF[action])
         by = actor or SYSTEM_USER
         user = target.member.user if target.member else await self._online_user(room, user_id)
         announcement: dict[str, object] = {"room": room, "action": action, "user": user.as_dict(), "by": by.as_dict(),
                                            "until": until}
         if reason is not None:
             announcement["reason"] = reason
-        await self._room_events.broadcast("moderation", announcement, room)
-        if self._hooks is not None:
+        # the `moderation` webhook event is recorded with the action's own step, before
+        # the removal a kick or ban causes (which records `member.removed`)
+        if action in ("ban", "mute"):
+            await self._store.sanction(room, action, user_id, until or 0, announcement)
+        elif action in ("unban", "unmute"):
+            await self._store.lift(room, "ban" if action == "unban" else "mute", user_id, announcement)
+        elif self._hooks is not None:  # a kick changes nothing but the roster
             await self._hooks.record(room, "moderation", announcement)
+        if action in ("kick", "ban"):
+            if target.private and target.member is not None:  # a private room's member is out for good
+                try:
+                    await self._membership.remove_member(room, user_id, REASON_OF[action])
+                except NotFound:  # removed meanwhile: take out what connections remain
+                    await self._membership.take_out(room, user_id, REASON_OF[action])
+            else:
+                await self._membership.take_out(room, user_id, REASON_OF[action])
+        await self._room_events.broadcast("moderation", announcement, room)
         log.info("moderation", extra={"room": room, "action": action, "user": user_id, "by": by.id, "until": until})
         return announcement
 

@@ -17,7 +17,6 @@ from .models import Member, MessageDict, Position, Role, User, check_room, messa
 from .stores.base import Access, Appended, Draft, Page, PrivateRoom, RateLimit, Recovery, Store
 from .tasks import Background
 from .throttle import TokenBucket
-from .webhooks.events import HookRecorder, member_added
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +112,8 @@ class ChatService:
     """Join, leave, send, recover, history and presence, as the contract states them."""
 
     def __init__(self, store: Store, fanout: Fanout, settings: Settings,
-                 clock: Callable[[], float] = time.time, hooks: HookRecorder | None = None) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
         self._store = store
-        self._hooks = hooks  # told of members added by creating a private room and by invites
         self._fanout = fanout
         self._settings = settings
         self._clock = clock
@@ -289,10 +287,7 @@ class ChatService:
         """A new private room with `user` as its owner, and its invite token."""
         room = PrivateRoom(room=secrets.token_urlsafe(PRIVATE_ROOM_ID_BYTES),
                            invite=secrets.token_urlsafe(INVITE_BYTES), capacity=capacity)
-        owner = Member(user, "owner")
-        await self._store.create_private_room(room, owner)
-        if self._hooks is not None:
-            await self._hooks.record(room.room, "member.added", member_added(room.room, owner))
+        await self._store.create_private_room(room, Member(user, "owner"))
         log.info("private room created", extra={"room": room.room, "user": user.id, "capacity": capacity})
         return room
 
@@ -344,8 +339,6 @@ class ChatService:
         member = Member(user, "member")
         if invite is not None and await self._store.admit(room, member, invite):
             log.info("invite accepted", extra={"room": room, "user": user.id})
-            if self._hooks is not None:
-                await self._hooks.record(room, "member.added", member_added(room, member))
             return replace(access, member=member)
         raise Forbidden("this room is private and you are not a member")
 

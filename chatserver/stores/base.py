@@ -6,6 +6,7 @@ contract tests in `tests/contract/`, so they cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -274,7 +275,11 @@ class RoomStore(Protocol):
     """
 
     async def create_private_room(self, room: PrivateRoom, owner: Member) -> None:
-        """Record a new invite room with its creator as its owner."""
+        """Record a new invite room with its creator as its owner.
+
+        With webhooks on, each step below that adds a member, removes one or sanctions
+        one records its webhook event (`member.added`, `member.removed`, `moderation`) in
+        the same step: a crash cannot keep the change and lose the event."""
         ...
 
     async def put_private_room(self, room: str, title: str | None, members: list[Member]) -> tuple[bool, list[Member]]:
@@ -309,8 +314,9 @@ class RoomStore(Protocol):
         change the name or role given; returns the entry and whether it is new."""
         ...
 
-    async def remove_member(self, room: str, user_id: str) -> Member | None:
-        """Take `user_id` off the roster; the entry it had, None if it had none."""
+    async def remove_member(self, room: str, user_id: str, reason: str = "removed") -> Member | None:
+        """Take `user_id` off the roster (`reason`: removed, kicked or banned, for the
+        webhook event); the entry it had, None if it had none."""
         ...
 
     async def rooms_of(self, user_id: str) -> list[RoomSummary]:
@@ -318,12 +324,15 @@ class RoomStore(Protocol):
         read in, each with its state and the user's read state."""
         ...
 
-    async def sanction(self, room: str, kind: Sanction, user_id: str, until_ms: int) -> None:
-        """Ban or mute `user_id` in `room` until `until_ms` (0: for good)."""
+    async def sanction(self, room: str, kind: Sanction, user_id: str, until_ms: int,
+                       announcement: Mapping[str, object] | None = None) -> None:
+        """Ban or mute `user_id` in `room` until `until_ms` (0: for good); `announcement`
+        is the `moderation` webhook event's data."""
         ...
 
-    async def lift(self, room: str, kind: Sanction, user_id: str) -> bool:
-        """End a ban or mute; True when one was in force."""
+    async def lift(self, room: str, kind: Sanction, user_id: str,
+                   announcement: Mapping[str, object] | None = None) -> bool:
+        """End a ban or mute; True when one was in force. `announcement` as for `sanction`."""
         ...
 
 

@@ -95,8 +95,8 @@ class _RoomLog:
 
 class MemoryStore(MemoryRooms):
     """The `Store` protocol in process memory: fast, and gone with the process. With
-    `hooks`, each new message and each edit or delete is recorded there as a webhook
-    event in the same step as it is stored."""
+    `hooks`, each new message, each edit or delete, each member added or removed and each
+    moderation is recorded there as a webhook event in the same step as it is stored."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, hooks: HookRecorder | None = None) -> None:
         super().__init__()

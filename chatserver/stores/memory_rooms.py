@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import replace
 
 from ..errors import Conflict
 from ..models import ROLES, Member, Role, User
+from ..webhooks.events import HookRecorder, member_added, member_removed
 from .base import Access, PrivateRoom, ReadState, RoomInfo, RoomSummary, Sanction
 
 
@@ -16,7 +18,11 @@ def roster_order(member: Member) -> tuple[int, str, str]:
 
 
 class MemoryRooms:
-    """Who may use which room, in process memory. `MemoryStore` supplies `_latest` and `_read_state`."""
+    """Who may use which room, in process memory. `MemoryStore` supplies `_latest` and
+    `_read_state`, and `_hooks`, where each change to a roster and each moderation is
+    recorded as a webhook event when webhooks are on."""
+
+    _hooks: HookRecorder | None = None
 
     def __init__(self) -> None:
         self._private: dict[str, PrivateRoom] = {}
@@ -38,6 +44,7 @@ class MemoryRooms:
         if room.invite:
             self._invites[room.invite] = room.room
         self._enrol(room.room, owner)
+        await self._record_added(room.room, owner)
 
     async def put_private_room(self, room: str, title: str | None, members: list[Member]) -> tuple[bool, list[Member]]:
         existing = self._private.get(room)
@@ -51,6 +58,8 @@ class MemoryRooms:
         added = [member for member in members if member.user.id not in roster]
         for member in members:
             self._enrol(room, member)
+        for member in added:
+            await self._record_added(room, member)
         return existing is None, added
 
     async def room_info(self, room: str) -> RoomInfo:
@@ -78,6 +87,7 @@ class MemoryRooms:
         if not secrets.compare_digest(invite.encode(), private.invite.encode()) or len(roster) >= private.capacity:
             return False
         self._enrol(room, member)
+        await self._record_added(room, member)
         return True
 
     async def roster(self, room: str) -> list[Member]:
@@ -90,10 +100,14 @@ class MemoryRooms:
         else:
             member = Member(User(user_id, name or existing.user.name), role or existing.role)
         self._enrol(room, member)
+        if existing is None:
+            await self._record_added(room, member)
         return member, existing is None
 
-    async def remove_member(self, room: str, user_id: str) -> Member | None:
+    async def remove_member(self, room: str, user_id: str, reason: str = "removed") -> Member | None:
         member = self._rosters.get(room, {}).pop(user_id, None)
+        if member is not None and self._hooks is not None:
+            await self._hooks.record(room, "member.removed", member_removed(room, member.user, reason))
         rooms = self._rooms_of_user.get(user_id)
         if rooms is not None:
             rooms.discard(room)
@@ -110,11 +124,24 @@ class MemoryRooms:
         return RoomSummary(info=self._info(room), role=role, seq=seq, last_ts=last_ts,
                            read=self._read_state(room, user_id))
 
-    async def sanction(self, room: str, kind: Sanction, user_id: str, until_ms: int) -> None:
+    async def sanction(self, room: str, kind: Sanction, user_id: str, until_ms: int,
+                       announcement: Mapping[str, object] | None = None) -> None:
         self._sanctions[(room, kind, user_id)] = until_ms
+        await self._record_moderation(room, announcement)
 
-    async def lift(self, room: str, kind: Sanction, user_id: str) -> bool:
-        return self._sanctions.pop((room, kind, user_id), None) is not None
+    async def lift(self, room: str, kind: Sanction, user_id: str,
+                   announcement: Mapping[str, object] | None = None) -> bool:
+        lifted = self._sanctions.pop((room, kind, user_id), None) is not None
+        await self._record_moderation(room, announcement)
+        return lifted
+
+    async def _record_added(self, room: str, member: Member) -> None:
+        if self._hooks is not None:
+            await self._hooks.record(room, "member.added", member_added(room, member))
+
+    async def _record_moderation(self, room: str, announcement: Mapping[str, object] | None) -> None:
+        if self._hooks is not None and announcement is not None:
+            await self._hooks.record(room, "moderation", announcement)
 
     def _in_force(self, room: str, kind: Sanction, user_id: str, now_ms: int) -> int | None:
         """A sanction's end (0: for good) while it holds; an expired one is forgotten."""

@@ -18,7 +18,10 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from typing import cast
 
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline
 from redis.exceptions import RedisError
 
 from ..backplane.clients import RedisClient
@@ -64,12 +67,32 @@ class RedisHookQueue:
         return [self._keys.room(room).hooks, self._keys.hooks_due, self._keys.hooks_heads, self._keys.hooks_length,
                 self._keys.hooks_serial]
 
+    def new_event(self, room: str, type: HookType, data: Mapping[str, object]) -> HookEvent:
+        """An event about `room` made now, for a store's step to record."""
+        return HookEvent.new(room, type, data, self.now_ms())
+
+    def now_ms(self) -> int:
+        """The time an event made now carries, in Unix ms."""
+        return int(self._clock() * 1000)
+
+    def script_args(self, event: HookEvent | None) -> list[str | int]:
+        """How a member script is told to record `event` (see redis_scripts.py): room, id,
+        ts, body; for None, that it records nothing."""
+        return [event.room, event.id, event.ts, event.body.decode()] if event else ["", "", 0, ""]
+
+    async def record_in(self, transaction: Pipeline | ClusterPipeline, event: HookEvent) -> None:
+        """Record `event` within `transaction`, the MULTI that makes the change it reports
+        (queued: it runs when the transaction is executed). Never a Cluster's: webhooks
+        need one server, which start-up checks."""
+        await self._record(keys=self.keys_of(event.room), args=[event.room, event.id, event.type, event.ts, event.body],
+                           client=cast(Pipeline, transaction))
+
     def recorded(self, room: str) -> None:
         """A room's script recorded an event: wake its delivery."""
         self._on_record(room)
 
     async def record(self, room: str, type: HookType, data: Mapping[str, object]) -> None:
-        event = HookEvent.new(room, type, data, int(self._clock() * 1000))
+        event = self.new_event(room, type, data)
         async with _available():
             await self._record(keys=self.keys_of(room), args=[room, event.id, event.type, event.ts, event.body])
         self._on_record(room)

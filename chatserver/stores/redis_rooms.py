@@ -10,9 +10,11 @@ from typing import Any
 
 from ..errors import Conflict
 from ..models import Member, Role, User, compact_json
+from ..webhooks.events import HOLE, HookEvent, body_around, event_body, member_added, new_hook_id
 from . import redis_scripts as lua
 from .base import UNREAD_MAX, Access, PrivateRoom, ReadState, RoomInfo, RoomSummary, Sanction
 from .memory_rooms import roster_order
+from .redis_hooks import RedisHookQueue
 from .redis_presence import RedisPresence
 
 ADMITTED_NOW = 2
@@ -21,7 +23,10 @@ ADMITTED_NOW = 2
 class RedisRooms(RedisPresence):
     """Who may use which room, in Redis. A roster entry is member JSON; a private room made
     before rosters keeps its members in a set, read as `member`s and moved to the roster
-    when one of them is changed."""
+    when one of them is changed. With `_hooks` (set by `RedisStore`), each change to a
+    roster and each sanction records its webhook event in the same script or MULTI."""
+
+    _hooks: RedisHookQueue | None
 
     def _init_rooms(self) -> None:
         self._admit = self._script(lua.ADMIT)
@@ -42,20 +47,32 @@ class RedisRooms(RedisPresence):
                 if room.title is not None:
                     tx.hset(keys.private, "title", room.title)
                 tx.hset(keys.roster, owner.user.id, _member_json(owner))
+                added = self._added(room.room, owner)
+                if self._hooks is not None and added is not None:
+                    await self._hooks.record_in(tx, added)
                 await tx.execute()
+            self._recorded(room.room, added)
             # the invite after the room (another slot): nobody holds the invite before it is set
             await self._beside(self._redis.set(self._keys.invite(room.invite), room.room),
                                self._redis.sadd(self._keys.user(owner.user.id).rooms, room.room))
 
     async def put_private_room(self, room: str, title: str | None, members: list[Member]) -> tuple[bool, list[Member]]:
-        pairs = [part for member in members for part in (member.user.id, _member_json(member))]
+        ts = self._hooks.now_ms() if self._hooks else 0
+        each: list[str | int] = []
+        for member in members:
+            event_id = new_hook_id() if self._hooks else ""
+            body = event_body(event_id, "member.added", ts, member_added(room, member)) if event_id else ""
+            each += [member.user.id, _member_json(member), event_id, body]
+        keys = [*self._roster_keys(room), self._keys.room(room).log, *self._hook_keys(room)]
         async with self._available():
-            result = await self._put_private_room(keys=[*self._roster_keys(room), self._keys.room(room).log],
-                                                  args=["1" if title is not None else "", title or "", *pairs])
+            result = await self._put_private_room(keys=keys, args=["1" if title is not None else "", title or "",
+                                                                   room, ts, *each])
             if int(result[0]) < 0:
                 raise Conflict("a public room with history cannot become private")
             await self._beside(*(self._redis.sadd(self._keys.user(member.user.id).rooms, room) for member in members))
         new = set(map(str, result[1:]))
+        if self._hooks is not None and new:
+            self._hooks.recorded(room)
         return bool(int(result[0])), [member for member in members if member.user.id in new]
 
     async def room_info(self, room: str) -> RoomInfo:
@@ -81,11 +98,15 @@ class RedisRooms(RedisPresence):
         return str(room) if room is not None else None
 
     async def admit(self, room: str, member: Member, invite: str) -> bool:
+        added = self._added(room, member)
         async with self._available():
-            admitted = int(await self._admit(keys=self._roster_keys(room),
-                                             args=[member.user.id, _member_json(member), invite]))
+            admitted = int(await self._admit(keys=[*self._roster_keys(room), *self._hook_keys(room)],
+                                             args=[member.user.id, _member_json(member), invite,
+                                                   *self._hook_args(added)]))
             if admitted == ADMITTED_NOW:
                 await self._beside(self._redis.sadd(self._keys.user(member.user.id).rooms, room))
+        if admitted == ADMITTED_NOW:
+            self._recorded(room, added)
         return admitted > 0
 
     async def roster(self, room: str) -> list[Member]:
@@ -100,19 +121,30 @@ class RedisRooms(RedisPresence):
 
     async def put_member(self, room: str, user_id: str, name: str | None, role: Role | None) -> tuple[Member, bool]:
         keys = self._keys.room(room)
+        added = self._added(room, Member(User(user_id, name or user_id), role or "member"))  # if new
         async with self._available():
-            new, entry = await self._put_member(keys=[keys.roster, keys.members],
-                                                args=[user_id, name or "", role or ""])
+            new, entry = await self._put_member(keys=[keys.roster, keys.members, *self._hook_keys(room)],
+                                                args=[user_id, name or "", role or "", *self._hook_args(added)])
             await self._beside(self._redis.sadd(self._keys.user(user_id).rooms, room))
+        if int(new):
+            self._recorded(room, added)
         return _member(entry), bool(int(new))
 
-    async def remove_member(self, room: str, user_id: str) -> Member | None:
+    async def remove_member(self, room: str, user_id: str, reason: str = "removed") -> Member | None:
         keys = self._keys.room(room)
+        removed: list[str | int] = ["", "", 0, "", ""]
+        if self._hooks is not None:
+            event_id, ts = new_hook_id(), self._hooks.now_ms()
+            data = {"room": room, "user": HOLE, "reason": reason}  # the user as the roster had them
+            removed = [room, event_id, ts, *body_around(event_id, "member.removed", ts, data)]
         async with self._available():
-            entry = await self._remove_member(keys=[keys.roster, keys.members], args=[user_id])
+            entry = await self._remove_member(keys=[keys.roster, keys.members, *self._hook_keys(room)],
+                                              args=[user_id, *removed])
             await self._beside(self._redis.srem(self._keys.user(user_id).rooms, room))
         if entry is None:
             return None
+        if self._hooks is not None:
+            self._hooks.recorded(room)
         return _member(entry) if entry else Member(User(user_id, user_id), "member")
 
     async def rooms_of(self, user_id: str) -> list[RoomSummary]:
@@ -147,13 +179,47 @@ class RedisRooms(RedisPresence):
                                          read=ReadState(int(last_read), int(unread))))
         return summaries
 
-    async def sanction(self, room: str, kind: Sanction, user_id: str, until_ms: int) -> None:
-        async with self._available():
-            await self._redis.hset(self._keys.room(room).sanctions, f"{kind}:{user_id}", until_ms)
+    async def sanction(self, room: str, kind: Sanction, user_id: str, until_ms: int,
+                       announcement: Mapping[str, object] | None = None) -> None:
+        event = self._moderation(room, announcement)
+        async with self._available(), self._redis.pipeline(transaction=event is not None) as tx:
+            tx.hset(self._keys.room(room).sanctions, f"{kind}:{user_id}", until_ms)
+            if self._hooks is not None and event is not None:
+                await self._hooks.record_in(tx, event)
+            await tx.execute()
+        self._recorded(room, event)
 
-    async def lift(self, room: str, kind: Sanction, user_id: str) -> bool:
-        async with self._available():
-            return bool(await self._redis.hdel(self._keys.room(room).sanctions, f"{kind}:{user_id}"))
+    async def lift(self, room: str, kind: Sanction, user_id: str,
+                   announcement: Mapping[str, object] | None = None) -> bool:
+        event = self._moderation(room, announcement)
+        async with self._available(), self._redis.pipeline(transaction=event is not None) as tx:
+            tx.hdel(self._keys.room(room).sanctions, f"{kind}:{user_id}")
+            if self._hooks is not None and event is not None:
+                await self._hooks.record_in(tx, event)
+            lifted, *_ = await tx.execute()
+        self._recorded(room, event)
+        return bool(lifted)
+
+    # --- webhook events recorded with the step ------------------------------
+
+    def _added(self, room: str, member: Member) -> HookEvent | None:
+        return self._hooks.new_event(room, "member.added", member_added(room, member)) if self._hooks else None
+
+    def _moderation(self, room: str, announcement: Mapping[str, object] | None) -> HookEvent | None:
+        if self._hooks is None or announcement is None:
+            return None
+        return self._hooks.new_event(room, "moderation", announcement)
+
+    def _hook_keys(self, room: str) -> list[str]:
+        return self._hooks.keys_of(room) if self._hooks else []
+
+    def _hook_args(self, event: HookEvent | None) -> list[str | int]:
+        return self._hooks.script_args(event) if self._hooks else ["", "", 0, ""]
+
+    def _recorded(self, room: str, event: HookEvent | None) -> None:
+        """After a step that recorded `event` (if any): wake the room's delivery."""
+        if self._hooks is not None and event is not None:
+            self._hooks.recorded(room)
 
 
 def _room_info(room: str, fields: Mapping[Any, Any]) -> RoomInfo:

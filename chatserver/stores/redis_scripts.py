@@ -454,8 +454,12 @@ end
 
 # Rosters: KEYS[1] private room hash, KEYS[2] roster hash, KEYS[3] version-1 member set.
 
-# ARGV: user id, member JSON, invite. Returns 0 refused, 1 already a member, 2 admitted now.
-ADMIT = """
+# Member scripts with webhooks on take the five keys of `_RECORD_HOOK` after their own, and
+# record the event of the change in the same step (ARGV: room, event id, ts, body; id '' for none).
+
+# ARGV: user id, member JSON, invite, then the `member.added` event's room, id, ts and body.
+# Returns 0 refused, 1 already a member, 2 admitted now.
+ADMIT = _RECORD_HOOK + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 or redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return 1 end
 local invite = redis.call('HGET', KEYS[1], 'invite')
@@ -463,13 +467,17 @@ if (not invite) or invite == '' or invite ~= ARGV[3] then return 0 end
 local members = redis.call('HLEN', KEYS[2]) + redis.call('SCARD', KEYS[3])
 if members >= tonumber(redis.call('HGET', KEYS[1], 'capacity')) then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+if ARGV[5] ~= '' then
+  record_hook(KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV[4], ARGV[5], 'member.added', ARGV[6], ARGV[7])
+end
 return 2
 """
 
-# KEYS as above, then KEYS[4] the room's history stream. ARGV: '1' with a title (ARGV[2]),
-# then user id and member JSON pairs. Returns {-1} for a public room with history, else
-# {created (0/1), ids of the members new to the room...}.
-PUT_PRIVATE_ROOM = """
+# KEYS as above, then KEYS[4] the room's history stream (then the hook keys). ARGV: '1' with
+# a title (ARGV[2]), the room, ts, then for each member: user id, member JSON, and the id and
+# body of its `member.added` event, recorded if it is new to the room ('' for none).
+# Returns {-1} for a public room with history, else {created (0/1), ids of the members new to the room...}.
+PUT_PRIVATE_ROOM = _RECORD_HOOK + """
 local created = 0
 if redis.call('EXISTS', KEYS[1]) == 0 then
   if redis.call('XLEN', KEYS[4]) > 0 then return {-1} end
@@ -478,16 +486,24 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
 end
 if ARGV[1] == '1' then redis.call('HSET', KEYS[1], 'title', ARGV[2]) end
 local result = {created}
-for i = 3, #ARGV, 2 do
+for i = 5, #ARGV, 4 do
   local v1 = redis.call('SREM', KEYS[3], ARGV[i])
-  if redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 and v1 == 0 then table.insert(result, ARGV[i]) end
+  if redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 and v1 == 0 then
+    table.insert(result, ARGV[i])
+    if ARGV[i + 2] ~= '' then
+      record_hook(KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], ARGV[3], ARGV[i + 2], 'member.added', ARGV[4],
+        ARGV[i + 3])
+    end
+  end
 end
 return result
 """
 
-# KEYS[1] roster, KEYS[2] version-1 member set. ARGV: user id, name ('' keeps it), role ('' keeps it).
+# KEYS[1] roster, KEYS[2] version-1 member set (then the hook keys). ARGV: user id, name
+# ('' keeps it), role ('' keeps it), then the room, id, ts and body of the `member.added`
+# event to record if the member is new (the body made for the new member's defaults).
 # Returns {new (0/1), member JSON}.
-PUT_MEMBER = """
+PUT_MEMBER = _RECORD_HOOK + """
 local entry = redis.call('HGET', KEYS[1], ARGV[1])
 local name, role, new = ARGV[1], 'member', 1
 if entry then
@@ -500,16 +516,28 @@ if ARGV[2] ~= '' then name = ARGV[2] end
 if ARGV[3] ~= '' then role = ARGV[3] end
 local member = cjson.encode({id = ARGV[1], name = name, role = role})
 redis.call('HSET', KEYS[1], ARGV[1], member)
+if new == 1 and ARGV[5] ~= '' then
+  record_hook(KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[4], ARGV[5], 'member.added', ARGV[6], ARGV[7])
+end
 return {new, member}
 """
 
-# KEYS[1] roster, KEYS[2] version-1 member set. ARGV: user id.
-# Returns the member JSON it had, '' for a version-1 member, false for none.
-REMOVE_MEMBER = """
+# KEYS[1] roster, KEYS[2] version-1 member set (then the hook keys). ARGV: user id, then the
+# room, id and ts of the `member.removed` event, and its body before and after the user
+# object, which the entry removed gives. Returns the member JSON it had, '' for a version-1
+# member, false for none.
+REMOVE_MEMBER = _RECORD_HOOK + """
 local entry = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[1], ARGV[1])
-if redis.call('SREM', KEYS[2], ARGV[1]) == 1 and not entry then return '' end
-return entry
+local found = entry
+if redis.call('SREM', KEYS[2], ARGV[1]) == 1 and not entry then found = '' end
+if found and ARGV[3] ~= '' then
+  local user = {id = ARGV[1], name = ARGV[1]}
+  if entry then user.name = cjson.decode(entry).name end
+  record_hook(KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[2], ARGV[3], 'member.removed', ARGV[4],
+    ARGV[5] .. cjson.encode(user) .. ARGV[6])
+end
+return found
 """
 
 # KEYS[1] a user's revocation line; ARGV[1] Unix ms. The line only moves later.

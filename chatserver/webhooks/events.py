@@ -34,8 +34,24 @@ class HookEvent:
     def new(cls, room: str, type: HookType, data: Mapping[str, object], ts: int) -> HookEvent:
         """A new event with a unique id."""
         event_id = new_hook_id()
-        body = compact_json({"id": event_id, "type": type, "ts": ts, "data": data}).encode()
-        return cls(event_id, type, ts, room, body)
+        return cls(event_id, type, ts, room, event_body(event_id, type, ts, data).encode())
+
+
+HOLE = "\x00hole\x00"  # in an event's data: the value a store's script fills in (see `body_around`)
+
+
+def event_body(event_id: str, type: HookType, ts: int, data: Mapping[str, object]) -> str:
+    """What is posted and signed: `{"id", "type", "ts", "data"}` as compact JSON."""
+    return compact_json({"id": event_id, "type": type, "ts": ts, "data": data})
+
+
+def body_around(event_id: str, type: HookType, ts: int, data: Mapping[str, object]) -> tuple[str, str]:
+    """An event's body before and after the one value of `data` that is `HOLE`, for a
+    script that learns that value in the step it records the event in."""
+    before, hole, after = event_body(event_id, type, ts, data).partition(compact_json(HOLE))
+    if not hole:
+        raise ValueError("the event's data holds no HOLE")
+    return before, after
 
 
 class HookRecorder(Protocol):

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from chatserver.backplane.clients import connect
 from chatserver.backplane.topology import topology_of
 from chatserver.models import Member, User
-from chatserver.stores.base import Change, Draft
+from chatserver.stores.base import Change, Draft, PrivateRoom
 from chatserver.stores.redis import RedisStore
 from chatserver.stores.redis_hooks import RedisHookQueue
 from chatserver.stores.redis_keys import Keys
@@ -61,6 +61,16 @@ async def instances(redis_url: str) -> AsyncIterator[Callable[..., Instance]]:
         await instance.store.close()
 
 
+async def waiting(instance: Instance, room: str) -> list[HookEvent]:
+    """The room's waiting events, in order, each settled once read."""
+    events = []
+    event = await instance.hooks.claim(room)
+    while event is not None:
+        events.append(event)
+        event = await instance.hooks.settle(room, event)
+    return events
+
+
 def texts(events: list[HookEvent]) -> list[str]:
     return [json.loads(event.body)["data"]["message"]["text"] for event in events]
 
@@ -73,12 +83,46 @@ async def test_a_message_records_its_event_in_the_same_round_trip(request, redis
     before = await script_calls(request, redis_url)
     await a.send("deal", 1)
     assert await script_calls(request, redis_url) - before == 1
-    assert a.recorded == ["deal", "deal"]
-    first = await a.hooks.claim("deal")
-    assert first is not None and first.type == "message.created"
+    assert a.recorded == ["deal", "deal", "deal"]  # the roster's two members (one step), two messages
+    events = await waiting(a, "deal")
+    assert [event.type for event in events] == ["member.added", "member.added", "message.created", "message.created"]
+    first = events[2]
     body = json.loads(first.body)
     assert body["id"] == first.id and body["type"] == "message.created" and body["data"]["offline"] == [BEN.id]
     assert body["data"]["message"]["text"] == "t0" and body["ts"] == body["data"]["message"]["ts"]
+
+
+async def test_roster_changes_and_moderation_record_their_events_in_their_own_step(request, redis_url,
+                                                                                   instances) -> None:
+    a = instances("a")
+    await a.store.put_private_room("club", "Club", [Member(ANA, "owner"), Member(BEN, "member")])
+    await a.store.put_private_room("club", None, [Member(BEN, "moderator")])  # not new: no event
+    assert (await a.store.put_member("club", "u-cy", "Cy", None))[1] is True
+    before = await script_calls(request, redis_url)
+    assert (await a.store.put_member("club", "u-dee", None, None))[1] is True
+    assert await script_calls(request, redis_url) - before == 1  # the roster's script recorded it
+    await a.store.put_member("club", "u-cy", None, "moderator")  # a change, not an addition: no event
+    mute = {"room": "club", "action": "mute", "user": {"id": "u-cy", "name": "Cy"}, "until": None}
+    await a.store.sanction("club", "mute", "u-cy", 0, mute)
+    assert await a.store.lift("club", "mute", "u-cy", {**mute, "action": "unmute"}) is True
+    assert await a.store.remove_member("club", "u-cy", "kicked") is not None
+    assert await a.store.remove_member("club", "u-cy", "kicked") is None  # nobody removed: no event
+    await a.store.create_private_room(PrivateRoom("den", "inv-1", capacity=3), Member(BEN, "owner"))
+    assert await a.store.admit("den", Member(ANA, "member"), "inv-1") is True
+    assert await a.store.admit("den", Member(ANA, "member"), "inv-1") is True  # already in: no event
+
+    club = [json.loads(event.body) for event in await waiting(a, "club")]
+    cy, dee = {"id": "u-cy", "name": "Cy"}, {"id": "u-dee", "name": "u-dee"}
+    assert [(body["type"], body["data"]["user"]) for body in club] == [
+        ("member.added", ANA.as_dict()), ("member.added", BEN.as_dict()), ("member.added", cy), ("member.added", dee),
+        ("moderation", cy), ("moderation", cy), ("member.removed", cy)]
+    assert [body["data"].get("action") or body["data"].get("role") for body in club] == [
+        "owner", "member", "member", "member", "mute", "unmute", None]
+    assert club[-1]["data"] == {"room": "club", "user": {"id": "u-cy", "name": "Cy"}, "reason": "kicked"}
+    den = [json.loads(event.body)["data"] for event in await waiting(a, "den")]
+    assert den == [{"room": "den", "user": BEN.as_dict(), "role": "owner"},
+                   {"room": "den", "user": ANA.as_dict(), "role": "member"}]
+    assert await a.hooks.size() == (0, None)
 
 
 async def test_edits_and_deletes_are_events_and_reactions_are_not(instances) -> None:
@@ -88,11 +132,7 @@ async def test_edits_and_deletes_are_events_and_reactions_are_not(instances) -> 
     for change in (Change("lobby", seq, "react", ANA.id, now, emoji="👍"),
                    Change("lobby", seq, "edit", ANA.id, now, text="t1!"), Change("lobby", seq, "delete", None, now)):
         await a.store.change(change, rate=None, max_reactions=20)
-    events = []
-    event = await a.hooks.claim("lobby")
-    while event is not None:
-        events.append(event)
-        event = await a.hooks.settle("lobby", event)
+    events = await waiting(a, "lobby")
     assert [event.type for event in events] == ["message.created", "message.updated", "message.updated"]
     assert [json.loads(e.body)["data"]["message"]["rev"] for e in events] == [seq, seq + 2, seq + 3]
     assert await a.hooks.size() == (0, None)

@@ -102,7 +102,7 @@ async def test_each_event_is_signed_over_its_raw_body_and_names_the_offline_memb
     await delivered(receiver, 2, "member.removed")
     assert [event["type"] for event in receiver.delivered()] == [
         "member.added", "member.added", "member.added", "message.created", "message.updated", "message.updated",
-        "moderation", "member.removed", "moderation", "member.removed"]  # the room's order
+        "moderation", "moderation", "member.removed", "member.removed"]  # the room's order: a kick, then its removal
     for client in (buyer, seller):
         await client.close()
 
