@@ -73,7 +73,7 @@ async def create_session(request: web.Request) -> web.Response:
     if name is None:
         raise InvalidName(f"a name is {NAME_RULE}")
     token, user = request.app[tokens_key].issue(name)
-    log.info("session issued", extra={"user": user.id})
+    log.debug("session issued", extra={"user": user.id})
     return web.json_response({"token": token, "user": user.as_dict()})
 
 
@@ -84,7 +84,7 @@ async def renew_session(request: web.Request) -> web.Response:
     tokens = request.app[tokens_key]
     old = tokens.renewable(bearer(request))
     await request.app[sessions_key].refuse_revoked(old)
-    log.info("session renewed", extra={"user": old.user.id})
+    log.debug("session renewed", extra={"user": old.user.id})
     return web.json_response({"token": tokens.token_for(old.user), "user": old.user.as_dict()})
 
 

@@ -22,6 +22,11 @@ class Metrics:
                                  registry=self.registry)
         self.rooms = Gauge("chat_rooms", "Rooms with at least one connection on this instance",
                            registry=self.registry)
+        # per connection, counted rather than logged: a reconnect storm is one line per client otherwise
+        self.connects = Counter("chat_connects_total", "Socket.IO connections accepted or refused by this instance",
+                                ["result"], registry=self.registry)
+        self.disconnects = Counter("chat_disconnects_total", "Socket.IO connections of this instance that ended",
+                                   registry=self.registry)
         self.messages_in = Counter("chat_messages_in_total",
                                    "Messages acknowledged by this instance (a deduplicated retry counts again)",
                                    registry=self.registry)

@@ -103,7 +103,8 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except Exception:
             log.exception("connect failed", extra={"sid": sid})
             await self._refuse(sid, Internal("internal error, please retry"))
-        log.info("connect", extra={"sid": sid, "user": credentials.user.id})
+        self._metrics.connects.labels("accepted").inc()
+        log.debug("connect", extra={"sid": sid, "user": credentials.user.id})
         return True
 
     async def _refuse(self, sid: str, error: ChatError) -> NoReturn:
@@ -111,6 +112,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._sessions.close(sid)
         await self._service.disconnect(sid)
         self._metrics.errors.labels(error.code).inc()
+        self._metrics.connects.labels("refused").inc()
         log.info("connect refused", extra={"sid": sid, "reason": error.message})
         raise socketio.exceptions.ConnectionRefusedError(error.message, error.as_dict())
 
@@ -128,7 +130,8 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             log.warning("disconnect cleanup failed", extra={"sid": sid, "error": error.message})
         except Exception:
             log.exception("disconnect cleanup failed", extra={"sid": sid})
-        log.info("disconnect", extra={"sid": sid})
+        self._metrics.disconnects.inc()
+        log.debug("disconnect", extra={"sid": sid})
 
     async def _handle(self, sid: str, event: Any, args: tuple[Any, ...]) -> Ack:
         started = time.perf_counter()

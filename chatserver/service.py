@@ -209,7 +209,7 @@ class ChatService:
         if conn.closed:  # disconnected while we were awaiting: leave no ghost
             await self._drop_presence(conn, room)
         members = await self._online(room, access.private)
-        log.info("join", extra={"room": room, "user": conn.user.id, "conn": conn.id, "recovered": recovery.recovered})
+        log.debug("join", extra={"room": room, "user": conn.user.id, "conn": conn.id, "recovered": recovery.recovered})
         return Joined(room=room, recovery=recovery, members=members,
                       role=access.member.role if access.member else None)
 
@@ -219,7 +219,7 @@ class ChatService:
         conn = self._connection(conn_id)
         if room in conn.rooms:
             await self._drop_presence(conn, room)
-            log.info("leave", extra={"room": room, "user": conn.user.id, "conn": conn.id})
+            log.debug("leave", extra={"room": room, "user": conn.user.id, "conn": conn.id})
         else:
             await self._refuse_strangers(conn.user, room)
 

@@ -73,8 +73,8 @@ async def test_configured_origins_may_call_the_api(start_server):
             assert response.status == 403 and "Access-Control-Allow-Origin" not in response.headers
 
 
-async def test_tokens_and_message_texts_stay_out_of_info_logs(start_server, make_client):
-    server = start_server(LOG_LEVEL="INFO")
+async def test_tokens_and_message_texts_stay_out_of_logs(start_server, make_client):
+    server = start_server(LOG_LEVEL="DEBUG")  # every line there is
     ana = await make_client("Ana", url=server.url)
     await ana.join("logged-room")
     await ana.send("logged-room", "my very secret text 4711")

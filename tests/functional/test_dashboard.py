@@ -17,7 +17,8 @@ DASHBOARD = ROOT / "deploy" / "grafana-dashboard.json"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
 # The areas the dashboard must cover: at least one query names each of these.
-REQUIRED = ["chat_connections", "chat_rooms", "chat_messages_in_total", "chat_messages_out_total",
+REQUIRED = ["chat_connections", "chat_connects_total", "chat_disconnects_total", "chat_rooms",
+            "chat_messages_in_total", "chat_messages_out_total",
             "chat_event_seconds_bucket", "chat_http_seconds_bucket", "chat_errors_total",
             "chat_store_up", "chat_draining", "chat_webhook_attempts_total", "chat_webhook_retries_total",
             "chat_webhook_dropped_total", "chat_webhook_queue_length", "chat_webhook_oldest_age_seconds"]
