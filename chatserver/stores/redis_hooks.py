@@ -16,24 +16,23 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
 from typing import cast
 
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterPipeline
-from redis.exceptions import RedisError
 
 from ..backplane.clients import RedisClient
-from ..errors import StoreUnavailable
 from ..webhooks.events import HookEvent, HookType
 from ..webhooks.queue import DropReason
 from . import redis_scripts as lua
+from .redis_errors import RedisAway
 from .redis_keys import Keys
 
 log = logging.getLogger(__name__)
 
 NOTHING, HELD_ELSEWHERE, TO_DELIVER = 0, 1, 2  # CLAIM_HOOK's outcomes
+QUEUE_AWAY = RedisAway("webhook queue unavailable")  # delivery waits and tries again
 SWEEP_BATCH = 1000  # rooms the sweep looks at, at most, each time
 
 
@@ -93,7 +92,7 @@ class RedisHookQueue:
 
     async def record(self, room: str, type: HookType, data: Mapping[str, object]) -> None:
         event = self.new_event(room, type, data)
-        async with _available():
+        async with QUEUE_AWAY:
             await self._record(keys=self.keys_of(room), args=[room, event.id, event.type, event.ts, event.body])
         self._on_record(room)
 
@@ -104,11 +103,11 @@ class RedisHookQueue:
         return await self._claim_next(room, event.entry)
 
     async def retry_at(self, room: str, at: float) -> None:
-        async with _available():
+        async with QUEUE_AWAY:
             await self._redis.zadd(self._keys.hooks_due, {room: int(at * 1000) + self._lease_ms}, xx=True)
 
     async def trim(self) -> None:
-        async with _available():
+        async with QUEUE_AWAY:
             excess = int(await self._redis.get(self._keys.hooks_length) or 0) - self._max
             while excess > 0:
                 oldest = await self._redis.zrange(self._keys.hooks_heads, 0, 0)
@@ -123,12 +122,12 @@ class RedisHookQueue:
 
     async def waiting_rooms(self) -> list[str]:
         now_ms = int(self._clock() * 1000)
-        async with _available():
+        async with QUEUE_AWAY:
             rooms = await self._redis.zrangebyscore(self._keys.hooks_due, "-inf", now_ms, start=0, num=SWEEP_BATCH)
         return [str(room) for room in rooms]
 
     async def size(self) -> tuple[int, int | None]:
-        async with _available():
+        async with QUEUE_AWAY:
             length = await self._redis.get(self._keys.hooks_length)
             oldest_room = await self._redis.zrange(self._keys.hooks_heads, 0, 0)
             first = await self._redis.xrange(self._keys.room(str(oldest_room[0])).hooks, count=1) \
@@ -138,7 +137,7 @@ class RedisHookQueue:
 
     async def _claim_next(self, room: str, settled: str) -> HookEvent | None:
         keys = [*self.keys_of(room), self._keys.instances]
-        async with _available():
+        async with QUEUE_AWAY:
             outcome, *found = await self._claim(keys=keys, args=[self._instance, room, self._lease_ms,
                                                                  self._expiry_ms, settled])
         if int(outcome) != TO_DELIVER:
@@ -147,12 +146,3 @@ class RedisHookQueue:
         return HookEvent(str(event_id), type_, int(ts), room, body if isinstance(body, bytes) else body.encode(),
                          entry=str(entry))
 
-
-@asynccontextmanager
-async def _available() -> AsyncIterator[None]:
-    """Redis being away, as `StoreUnavailable`: delivery waits and tries again."""
-    try:
-        yield
-    except (RedisError, OSError, TimeoutError) as error:
-        log.warning("webhook queue unavailable", extra={"error": f"{type(error).__name__}: {error}"})
-        raise StoreUnavailable() from None

@@ -16,21 +16,21 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol, cast
 
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisClusterException, RedisError
 
 from ..backplane.clients import RedisClient
 from ..backplane.topology import Topology
-from ..errors import StoreUnavailable
 from ..models import User
 from . import redis_scripts as lua
 from .batching import BatchedScript
+from .redis_errors import RedisAway
 from .redis_keys import Keys
 
 log = logging.getLogger(__name__)
+REDIS_AWAY = RedisAway("redis unavailable")
 
 
 
@@ -78,31 +78,23 @@ class RedisPresence:
         batched, so that a burst takes at most one connection per node and script."""
         return self._batched(script) if self._cluster else self._redis.register_script(script)
 
-    @asynccontextmanager
-    async def _available(self) -> AsyncIterator[None]:
+    def _available(self) -> AbstractAsyncContextManager[None]:
         """Turn Redis being away (or no turn within `turn_wait`) into a `StoreUnavailable`
-        the client sees as `internal`."""
-        try:
-            async with self._turn():
-                yield
-        except (RedisError, RedisClusterException, OSError, TimeoutError) as error:
-            log.warning("redis unavailable", extra={"error": f"{type(error).__name__}: {error}"})
-            raise StoreUnavailable() from None
+        the client sees as `internal`; on a Cluster, wait for a turn first (one server's
+        pool waits by itself)."""
+        return REDIS_AWAY if self._cluster is None else self._in_turn(self._cluster)
 
     @asynccontextmanager
-    async def _turn(self) -> AsyncIterator[None]:
-        """On a Cluster, wait for a turn; one server's pool waits by itself."""
-        if self._cluster is None:
-            yield
-            return
-        # learn the slot map before the first command: redis-py 8.1 broke connections of
-        # a burst of first commands while it did (tests/contract: the burst of joins)
-        await self._cluster.initialize()
-        await asyncio.wait_for(self._turns.acquire(), self._turn_wait)
-        try:
-            yield
-        finally:
-            self._turns.release()
+    async def _in_turn(self, cluster: RedisCluster) -> AsyncIterator[None]:
+        async with REDIS_AWAY:
+            # learn the slot map before the first command: redis-py 8.1 broke connections of
+            # a burst of first commands while it did (tests/contract: the burst of joins)
+            await cluster.initialize()
+            await asyncio.wait_for(self._turns.acquire(), self._turn_wait)
+            try:
+                yield
+            finally:
+                self._turns.release()
 
     async def add_presence(self, room: str, user: User, conn: str) -> bool:
         async with self._available():
