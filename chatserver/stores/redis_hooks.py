@@ -32,6 +32,7 @@ from .redis_keys import Keys
 log = logging.getLogger(__name__)
 
 NOTHING, HELD_ELSEWHERE, TO_DELIVER = 0, 1, 2  # CLAIM_HOOK's outcomes
+NO_EVENT_ARGS: tuple[str | int, ...] = ("", "", 0, "")  # a member script told to record nothing
 QUEUE_AWAY = RedisAway("webhook queue unavailable")  # delivery waits and tries again
 SWEEP_BATCH = 1000  # rooms the sweep looks at, at most, each time
 
@@ -77,7 +78,7 @@ class RedisHookQueue:
     def script_args(self, event: HookEvent | None) -> list[str | int]:
         """How a member script is told to record `event` (see redis_scripts.py): room, id,
         ts, body; for None, that it records nothing."""
-        return [event.room, event.id, event.ts, event.body.decode()] if event else ["", "", 0, ""]
+        return [event.room, event.id, event.ts, event.body.decode()] if event else list(NO_EVENT_ARGS)
 
     async def record_in(self, transaction: Pipeline | ClusterPipeline, event: HookEvent) -> None:
         """Record `event` within `transaction`, the MULTI that makes the change it reports

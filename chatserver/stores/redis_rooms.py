@@ -14,7 +14,7 @@ from ..webhooks.events import HOLE, HookEvent, body_around, event_body, member_a
 from . import redis_scripts as lua
 from .base import UNREAD_MAX, Access, PrivateRoom, ReadState, RoomInfo, RoomSummary, Sanction
 from .memory_rooms import roster_order
-from .redis_hooks import RedisHookQueue
+from .redis_hooks import NO_EVENT_ARGS, RedisHookQueue
 from .redis_presence import RedisPresence
 
 ADMITTED_NOW = 2
@@ -214,7 +214,7 @@ class RedisRooms(RedisPresence):
         return self._hooks.keys_of(room) if self._hooks else []
 
     def _hook_args(self, event: HookEvent | None) -> list[str | int]:
-        return self._hooks.script_args(event) if self._hooks else ["", "", 0, ""]
+        return self._hooks.script_args(event) if self._hooks else list(NO_EVENT_ARGS)
 
     def _recorded(self, room: str, event: HookEvent | None) -> None:
         """After a step that recorded `event` (if any): wake the room's delivery."""
