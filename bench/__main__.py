@@ -58,6 +58,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="with two instances: each room's users on one instance, or spread over both")
     add("--idle", type=int, default=plan.idle, help="idle connections for the memory figure")
     add("--connections", type=int, default=plan.connections, help="idle connections to open (connections)")
+    add("--storm", type=int, default=plan.storm, help="clients dropped and reconnected at once (reconnect)")
+    add("--storm-room", type=int, default=plan.storm_room, help="of them per room (reconnect)")
+    add("--storm-missed", type=int, default=plan.storm_missed,
+        help="messages each room gets while its clients are away (reconnect)")
     add("--idle-users", choices=["shared", "distinct"], default=plan.idle_users,
         help="one user for all idle connections, or one user each (adds O(n^2) presence)")
     add("--duration", type=float, default=plan.duration, help="measured seconds per load")
@@ -85,7 +89,8 @@ def plan_from(args: argparse.Namespace) -> Plan:
                           layout=args.cluster_layout)
     return Plan(subscribers=args.subscribers, inflight=args.inflight, rate=args.rate, rooms=args.rooms,
                 room_users=args.room_users, room_rate=args.room_rate, room_inflight=args.room_inflight,
-                idle=args.idle, idle_users=args.idle_users, connections=args.connections, duration=args.duration,
+                idle=args.idle, idle_users=args.idle_users, connections=args.connections, storm=args.storm,
+                storm_room=args.storm_room, storm_missed=args.storm_missed, duration=args.duration,
                 warmup=args.warmup, settle=args.settle, generator=generator)
 
 
@@ -142,7 +147,7 @@ def main(argv: list[str]) -> int:
     plan = plan_from(args)
     chosen = args.only or list(SCENARIOS)
     targets = [target for target in TARGETS if target == "ours" or not args.no_reference]
-    raise_open_files(max(plan.connections, plan.idle, plan.rooms * plan.room_users))
+    raise_open_files(max(plan.connections, plan.idle, plan.rooms * plan.room_users, plan.storm * 2))
     install_node_modules(BENCH_DIR)
     if "reference" in targets:
         install_node_modules(REFERENCE_DIR)

@@ -7,6 +7,7 @@ import json
 import os
 import select
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -16,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from . import latency, profiling
-from .servers import Target, cpu_seconds
+from .servers import Target, cpu_seconds, rss_kib
 
 LOAD_JS = Path(__file__).resolve().parent / "load.js"
 # load.js gives up on its own well before these; they only keep a hung process from hanging the bench.
 SETUP_TIMEOUT = 600.0
 STEP_TIMEOUT = 60.0
 SATURATED_PERCENT = 90.0  # a generator process above this share of a core may be the bottleneck
+RSS_SAMPLE_S = 0.05  # how often the reconnect storm reads the server's memory
 
 Result = dict[str, Any]
 
@@ -222,3 +224,75 @@ def idle_connections(target: Target, urls: Sequence[str], connections: int, gene
             "errors": dict(errors),
             "first_error": next((event["first_error"] for event in ready if event["first_error"]), None),
         }
+
+
+@dataclass(frozen=True)
+class Storm:
+    """A reconnect storm: `clients` joined clients in rooms of `room_size`, each room with one more
+    member who stays and sends `missed` messages while the others are away."""
+
+    clients: int
+    room_size: int
+    missed: int
+
+    @property
+    def rooms(self) -> int:
+        return -(-self.clients // self.room_size)  # the last room may hold fewer
+
+
+def reconnect_storm(target: Target, url: str, storm: Storm, generator: Generator, room_prefix: str, *,
+                    server: int) -> Result:
+    """Drop every client at once, send the missed messages, bring every client back at once:
+    the time until all rejoined, retries and refusals, whether each recovered exactly what it
+    missed, and the `server` pid's memory before and at its peak during the storm."""
+    options = ["--mode", "storm", "--room-prefix", room_prefix, "--rooms", str(storm.rooms),
+               "--members", str(storm.room_size + 1), "--senders", "1", "--users", "distinct",
+               "--missed", str(storm.missed)]
+    with _workers(target, [url], generator, *options) as workers:
+        ready = [worker.wait_for("ready", SETUP_TIMEOUT) for worker in workers]
+        before = rss_kib(server)
+        with _peak_rss(server) as peak:
+            for worker in workers:
+                worker.tell({"cmd": "storm"})
+            accepted: Counter[str] = Counter()
+            for worker in workers:
+                accepted.update(worker.wait_for("missed", SETUP_TIMEOUT)["accepted"])
+            for worker in workers:
+                worker.tell({"cmd": "rejoin", "accepted": accepted})
+            results = [worker.wait_for("result", SETUP_TIMEOUT) for worker in workers]
+    errors: Counter[str] = Counter()
+    for event in [*ready, *results]:
+        errors.update(event["errors"])
+    summed = {key: sum(result[key] for result in results)
+              for key in ("rejoined", "refused", "retries", "expected", "recovered", "missing", "duplicates",
+                          "not_recovered")}
+    return {
+        "clients": storm.clients, "room_size": storm.room_size, "missed_per_room": storm.missed,
+        "connections": sum(event["connections"] for event in ready),
+        "setup_s": max(event["connect_s"] for event in ready),
+        **summed,
+        "rejoin_s": max(result["rejoin_s"] for result in results),  # the slowest process's last client
+        "rss_before_kib": before, "rss_peak_kib": peak[0],
+        "errors": dict(errors),
+        "first_error": next((event["first_error"] for event in [*ready, *results] if event["first_error"]), None),
+    }
+
+
+@contextmanager
+def _peak_rss(pid: int) -> Iterator[list[int]]:
+    """While the block runs, the highest RSS of `pid` read every RSS_SAMPLE_S, in a one-item list."""
+    peak = [rss_kib(pid)]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(RSS_SAMPLE_S):
+            peak[0] = max(peak[0], rss_kib(pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield peak
+    finally:
+        done.set()
+        sampler.join()
+        peak[0] = max(peak[0], rss_kib(pid))

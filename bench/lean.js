@@ -52,7 +52,8 @@ function textAfter(data, from) {
 }
 
 /**
- * Connects, enters `namespace` with `auth`, joins `room`; resolves once the join is acknowledged,
+ * Connects, enters `namespace` with `auth`, joins `room` (with `since`, if given, as a reconnecting
+ * client does: ours then recovers what came after it); resolves once the join is acknowledged,
  * to `{joined, send, close}`: `joined` is the join ack, `send(payload, ackTimeoutMs, done, event)`
  * emits `event` (`message` by default) and calls `done(null, seq)` on an ok ack (the first `seq`
  * in it, -1 if none), else `done(kind, detail)` with kind `nack` or `timeout`.
@@ -60,7 +61,7 @@ function textAfter(data, from) {
  * the rest from the text, see text.js), `onUpdate(sentAt, sender, n)` each `message_updated` (of
  * the message with that text); `onClose()` is called if the connection drops.
  */
-function open({ url, namespace, auth, room, deflate, onMessage, onUpdate, onClose }) {
+function open({ url, namespace, auth, room, since, deflate, onMessage, onUpdate, onClose }) {
   const wsUrl = `${url.replace(/^http/, 'ws')}/socket.io/?EIO=4&transport=websocket`;
   const ws = new WebSocket(wsUrl, { perMessageDeflate: deflate, skipUTF8Validation: true });
   const p = prefixes(namespace);
@@ -116,7 +117,9 @@ function open({ url, namespace, auth, room, deflate, onMessage, onUpdate, onClos
       } else if (text === '2') ws.send('3'); // ping from the server
       else if (text.startsWith('0')) ws.send(p.connect + (auth ? JSON.stringify(auth) : ''));
       else if (text.startsWith(p.connectError)) reject(new Error(`connect refused: ${text.slice(p.connectError.length)}`));
-      else if (text.startsWith(p.connect)) ws.send(`${p.event}${JOIN_ACK_ID}${JSON.stringify(['join', { room }])}`);
+      else if (text.startsWith(p.connect)) {
+        ws.send(`${p.event}${JOIN_ACK_ID}${JSON.stringify(['join', since ? { room, since } : { room }])}`);
+      }
       // anything else (presence, typing) is not measured
     });
   });

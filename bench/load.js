@@ -12,6 +12,19 @@
 //
 // `--mode idle` prints "ready" and holds its connections until stdin closes.
 //
+// `--mode storm` (a reconnect storm: an instance restart, a network blip): the first --senders
+// members of each room stay; the others, the fleet, wait joined.
+//   <- {"cmd":"storm"}                      the fleet drops at once; meanwhile each staying member
+//                                           sends --missed messages, acknowledged one by one
+//   -> {"event":"missed","accepted":{...}}  accepted messages per room
+//   <- {"cmd":"rejoin","accepted":{...}}    the same, summed over all processes: the fleet
+//                                           reconnects at once (--storm-concurrency at a time),
+//                                           each client joining with `since` (ours) and retrying
+//                                           a failed attempt RECONNECT_TRIES times at most, waiting
+//                                           longer each time, with jitter, as a real client does
+//   -> {"event":"result", ...}              once every client rejoined or gave up: how long it took,
+//                                           and whether each recovered exactly what it missed
+//
 // Load: --rooms R rooms of --members M members each; the first --senders S members of each room
 // send, each with --inflight K messages unacknowledged (closed loop) or at --rate X messages per
 // second (open loop, so a slow server shows up as growing latency instead of a slower sender).
@@ -32,6 +45,9 @@ const DRAIN_TIMEOUT_MS = 5000; // after "expect", wait this long at most for lat
 const RATE_TICK_MS = 5;
 const RATE_MAX_INFLIGHT = 20000; // open loop, but not unbounded if the server stalls
 const REACTION = '👍';
+const RECONNECT_TRIES = 6;
+const RECONNECT_WAIT_MS = 200; // before the 2nd try; doubled for each try after, up to RECONNECT_WAIT_MAX_MS
+const RECONNECT_WAIT_MAX_MS = 5000;
 // Latency histogram: bucket k holds (BASE * FACTOR^(k-1), BASE * FACTOR^k] ms; bench/latency.py reads it.
 const LATENCY_BASE_MS = 0.01;
 const LATENCY_FACTOR = 1.02;
@@ -87,10 +103,12 @@ function options(argv) {
     processes: Number.parseInt(a.processes || '1', 10),
     connectConcurrency: Number.parseInt(a['connect-concurrency'] || '50', 10),
     reactions: Boolean(a.reactions),
+    missed: Number.parseInt(a.missed || '1', 10),
+    stormConcurrency: a['storm-concurrency'] ? Number.parseInt(a['storm-concurrency'], 10) : Infinity,
   };
   if (opts.reactions && opts.target !== 'ours') throw new Error('--reactions: only our server has them');
   if (!TARGETS[opts.target]) throw new Error(`--target must be ours or reference, not ${opts.target}`);
-  if (!['load', 'idle'].includes(opts.mode)) throw new Error(`unknown --mode ${opts.mode}`);
+  if (!['load', 'idle', 'storm'].includes(opts.mode)) throw new Error(`unknown --mode ${opts.mode}`);
   if (!['rooms', 'spread'].includes(opts.layout)) throw new Error('--layout must be rooms or spread');
   if (!['distinct', 'shared'].includes(opts.users)) throw new Error('--users must be distinct or shared');
   if (!CLIENTS[opts.client]) throw new Error('--client must be lean or official');
@@ -224,7 +242,7 @@ function ownMembers(opts) {
     const room = Math.floor(g / opts.members);
     const k = g % opts.members;
     const url = opts.urls[(opts.layout === 'rooms' ? room : k) % opts.urls.length];
-    members.push({ g, room, url, sends: opts.mode === 'load' && k < opts.senders });
+    members.push({ g, room, url, sends: opts.mode !== 'idle' && k < opts.senders });
   }
   return members;
 }
@@ -242,13 +260,14 @@ async function openMembers(opts, stats) {
   const openOne = async (member) => {
     try {
       const { onMessage, onUpdate, joined } = receiver(stats);
+      const auth = await credentials(member);
       const conn = await CLIENTS[opts.client].open({
-        url: member.url, namespace: target.namespace, auth: await credentials(member),
+        url: member.url, namespace: target.namespace, auth,
         room: `${opts.roomPrefix}-${member.room}`, deflate: opts.deflate, onMessage, onUpdate,
         onClose: () => { if (!stats.closing) noteError(stats, 'disconnect', `member ${member.g} closed`); },
       });
       joined(conn.joined);
-      return { ...member, conn, count: 0 };
+      return { ...member, conn, auth, count: 0 };
     } catch (error) {
       noteError(stats, error.message.includes('join') ? 'join' : 'connect', error.message);
       return null;
@@ -308,6 +327,91 @@ function publishAtRate(opts, stats, senders) {
     }
   }, RATE_TICK_MS);
   return () => clearInterval(timer);
+}
+
+// Sends `opts.missed` messages from a staying member, one acknowledged before the next; counts the
+// accepted ones per room.
+async function sendMissed(opts, stats, member, accepted) {
+  for (let i = 0; i < opts.missed; i++) {
+    member.count += 1;
+    const room = `${opts.roomPrefix}-${member.room}`;
+    const sentAt = now();
+    const payload = TARGETS[opts.target].payload(room, formatText(sentAt, member.g, member.count), sentAt);
+    const ok = await new Promise((resolve) => member.conn.send(payload, ACK_TIMEOUT_MS, (kind, detail) => {
+      if (kind) noteError(stats, kind, `missed message: ${detail}`);
+      resolve(!kind);
+    }));
+    if (ok) countIn(accepted, member.room);
+  }
+}
+
+const reconnectWait = (tries) => {
+  const wait = Math.min(RECONNECT_WAIT_MS * 2 ** (tries - 1), RECONNECT_WAIT_MAX_MS);
+  return wait / 2 + Math.random() * wait; // jitter, so clients refused together do not retry together
+};
+
+// One client of the fleet back: reconnect and join, with `since` on our server (the position of its
+// first join: nothing came in between), retrying as a real client does. What the join recovered is
+// checked against the `expected` messages its room received while it was away.
+async function rejoin(opts, stats, member, expected) {
+  const target = TARGETS[opts.target];
+  const since = opts.target === 'ours' ? { seq: member.conn.joined.seq, epoch: member.conn.joined.epoch } : null;
+  for (let tries = 1; ; tries++) {
+    try {
+      member.conn = await CLIENTS[opts.client].open({
+        url: member.url, namespace: target.namespace, auth: member.auth, room: `${opts.roomPrefix}-${member.room}`,
+        since, deflate: opts.deflate, onMessage: () => {}, onUpdate: null, onClose: () => {},
+      });
+      break;
+    } catch (error) {
+      if (tries === RECONNECT_TRIES) {
+        noteError(stats, error.message.includes('join') ? 'join' : 'connect', `after ${tries} tries: ${error.message}`);
+        return { retries: tries - 1, refused: 1, expected, recovered: 0, duplicates: 0, notRecovered: 0 };
+      }
+      await sleep(reconnectWait(tries));
+    }
+  }
+  const ack = member.conn.joined;
+  const outcome = { retries: 0, refused: 0, expected, recovered: 0, duplicates: 0, notRecovered: 0 };
+  if (!since) return outcome; // the reference recovers nothing: only the time counts
+  if (ack.recovered !== true) outcome.notRecovered = 1;
+  for (const message of ack.messages || []) {
+    if (message.seq > since.seq) outcome.recovered += 1;
+    else outcome.duplicates += 1;
+  }
+  return outcome;
+}
+
+async function runStorm(opts, stats, members, next) {
+  await expectCommand(next, 'storm');
+  const fleet = members.filter((member) => !member.sends);
+  stats.closing = true; // the drop is the scenario, not an error
+  fleet.forEach((member) => member.conn.close());
+  const accepted = {};
+  await Promise.all(members.filter((member) => member.sends).map((member) => sendMissed(opts, stats, member, accepted)));
+  emit({ event: 'missed', accepted });
+
+  const { accepted: all } = await expectCommand(next, 'rejoin');
+  const started = performance.now();
+  const outcomes = await pool(fleet, Math.min(opts.stormConcurrency, fleet.length || 1),
+    (member) => rejoin(opts, stats, member, opts.target === 'ours' ? all[member.room] || 0 : 0));
+  const seconds = (performance.now() - started) / 1000;
+  const sum = (key) => outcomes.reduce((total, outcome) => total + outcome[key], 0);
+  const expected = sum('expected');
+  emit({
+    event: 'result',
+    rejoined: fleet.length - sum('refused'),
+    refused: sum('refused'),
+    rejoin_s: round(seconds),
+    retries: sum('retries'),
+    expected,
+    recovered: sum('recovered'),
+    missing: Math.max(0, expected - sum('recovered')),
+    duplicates: sum('duplicates'),
+    not_recovered: sum('notRecovered'),
+    errors: stats.errors,
+    first_error: stats.firstError,
+  });
 }
 
 // The next command from the driver (one JSON object per line on stdin).
@@ -387,6 +491,7 @@ async function main() {
     errors: stats.errors, first_error: stats.firstError,
   });
   if (opts.mode === 'load') await runLoad(opts, stats, members, next);
+  else if (opts.mode === 'storm') await runStorm(opts, stats, members, next);
   else await next(); // idle: hold the connections until stdin closes (or a line arrives)
   stats.closing = true;
   members.forEach((member) => member.conn.close());

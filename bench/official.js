@@ -21,14 +21,14 @@ function connect(url, namespace, auth, deflate) {
   });
 }
 
-async function open({ url, namespace, auth, room, deflate, onMessage, onUpdate, onClose }) {
+async function open({ url, namespace, auth, room, since, deflate, onMessage, onUpdate, onClose }) {
   const socket = await connect(url, namespace, auth, deflate);
   let closing = false;
   socket.on('disconnect', () => { if (!closing) onClose(); });
   const close = () => { closing = true; socket.close(); };
   let ack;
   try {
-    ack = await socket.timeout(SETUP_TIMEOUT_MS).emitWithAck('join', { room });
+    ack = await socket.timeout(SETUP_TIMEOUT_MS).emitWithAck('join', since ? { room, since } : { room });
   } catch (error) {
     close();
     throw new Error(`join failed: ${error.message}`);

@@ -62,6 +62,14 @@ def _top(key: str) -> Cell:
     return lambda result: NONE if (value := _top_value(key)(result)) is None else f"{value:,.1f}"
 
 
+def _pair(first: str, second: str) -> Cell:
+    return lambda result: f"{result[first]:,} / {result[second]:,}"
+
+
+def _mib_pair(first: str, second: str) -> Cell:
+    return lambda result: f"{result[first] / 1024:,.0f} / {result[second] / 1024:,.0f}"
+
+
 def _p99(result: Result) -> float | None:
     p99: float | None = result["latency_ms"]["p99"]
     return p99
@@ -122,6 +130,13 @@ def _rows(plan: Plan) -> list[Row]:
         Row(f"Connections opened per second ({plan.connections:,} idle)", "connections", _plain("connect_per_s", 0),
             _value("connect_per_s")),
         Row(f"Connections open ({plan.connections:,} requested)", "connections", _plain("connections", 0), None),
+        Row(f"Reconnect storm: seconds until all {plan.storm:,} clients rejoined (all dropped at once)", "reconnect",
+            _plain("rejoin_s", 2), _value("rejoin_s")),
+        Row("… clients that gave up after their retries / retries", "reconnect", _pair("refused", "retries"), None),
+        Row(f"… messages missed while away ({plan.storm_missed} per room): recovered / expected", "reconnect",
+            _pair("recovered", "expected"), None),
+        Row("… server memory before / at its peak, MiB", "reconnect", _mib_pair("rss_before_kib", "rss_peak_kib"),
+            None),
         Row(f"Memory per idle connection ({plan.idle:,} joined)", "memory", _plain("kib_per_connection", 1, " KiB"),
             _value("kib_per_connection")),
     ]

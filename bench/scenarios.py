@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 
 from .cpu_quota import CpuQuota
-from .generator import Generator, Load, Result, idle_connections, run_load
+from .generator import Generator, Load, Result, Storm, idle_connections, reconnect_storm, run_load
 from .servers import (
     QUIET_TIMEOUT,
     Redis,
@@ -30,7 +30,7 @@ WARM_CONNECTIONS = 50  # opened and closed before the memory baseline, so one-ti
 QUIET_CONNECTIONS = 20  # in cluster-3, the third instance's clients: one quiet room, nobody sending
 
 # In the order they run against one server: memory on a fresh process, before load has grown its heap.
-SINGLE = ("memory", "connections", "throughput", "reactions", "rate", "rooms-rate", "rooms-max")
+SINGLE = ("memory", "connections", "reconnect", "throughput", "reactions", "rate", "rooms-rate", "rooms-max")
 OURS_ONLY = frozenset({"reactions"})  # the reference has no reactions
 SCENARIOS = (*SINGLE, "cluster")
 CLUSTER_SIZES = (1, 2, 3)  # instances in the cluster scenario's runs; the third holds only a quiet room
@@ -50,6 +50,9 @@ class Plan:
     idle: int = 1000
     idle_users: str = "shared"
     connections: int = 10_000
+    storm: int = 10_000  # clients of the reconnect storm
+    storm_room: int = 10  # of them per room
+    storm_missed: int = 1  # messages each room gets while they are away
     duration: float = 10.0
     warmup: float = 2.0
     settle: float = 2.0  # after connections open or close, before reading RSS
@@ -153,6 +156,10 @@ def _single(setup: Setup, deployment: Deployment, name: str, plan: Plan) -> Resu
         result = _memory(setup, deployment.servers[0], plan)
     elif name == "connections":
         result = _connections(setup, deployment.servers[0], plan)
+    elif name == "reconnect":
+        server = deployment.servers[0]
+        result = reconnect_storm(setup.target, server.url, Storm(plan.storm, plan.storm_room, plan.storm_missed),
+                                 plan.generator, _room_prefix("reconnect"), server=server.pid)
     else:
         result = _load(setup, deployment, name, plan)
     return _tagged(setup, name, deployment, result)

@@ -22,7 +22,8 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="the load generator runs on Node.js")
 
 TOY = ["--subscribers", "5", "--inflight", "4", "--rate", "20", "--rooms", "10", "--room-rate", "2",
-       "--idle", "20", "--connections", "20", "--duration", "0.5", "--warmup", "0.2", "--settle", "0.1"]
+       "--idle", "20", "--connections", "20", "--storm", "20", "--storm-room", "5", "--duration", "0.5", "--warmup",
+       "0.2", "--settle", "0.1"]
 SERVERS = ("ours", "reference")
 LOADS = ("throughput", "rate", "rooms-rate", "rooms-max")
 LOAD_KEYS = {"scenario", "server", "redis", "instances", "connections", "rooms", "members_per_room",
@@ -66,7 +67,7 @@ def on_redis(redis_url: str) -> Run:
     """Load scenarios with the single instance on Redis, the members on socket.io-client and split
     over two generator processes."""
     return run_bench("--redis", "--redis-url", redis_url, "--generator-processes", "2", "--client", "official",
-                     "--only", "throughput", "--only", "reactions", "--only", "rooms-max")
+                     "--only", "throughput", "--only", "reactions", "--only", "rooms-max", "--only", "reconnect")
 
 
 def assert_delivered(result: Result) -> None:
@@ -122,6 +123,22 @@ def test_idle_connections_all_open(every_scenario: Run, server: str) -> None:
     assert every_scenario.results[(server, "memory")]["kib_per_connection"] is not None
 
 
+def assert_all_back(result: Result, server: str) -> None:
+    """Every client of the storm rejoined, none gave up; on our server each recovered exactly the
+    message its room received while it was away."""
+    assert (result["rejoined"], result["refused"], sum(result["errors"].values())) == (20, 0, 0), result
+    assert result["connections"] == 24, result  # and one staying member per room of 5
+    assert result["rss_peak_kib"] >= result["rss_before_kib"] > 0
+    recovery = (result["expected"], result["recovered"], result["duplicates"], result["not_recovered"])
+    assert recovery == ((20, 20, 0, 0) if server == "ours" else (0, 0, 0, 0)), result
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_reconnect_storm_brings_every_client_back(every_scenario: Run, server: str) -> None:
+    assert_all_back(every_scenario.results[(server, "reconnect")], server)
+    assert "Reconnect storm: seconds until all 20 clients rejoined" in every_scenario.table
+
+
 @pytest.mark.parametrize("server", SERVERS)
 def test_cluster_shares_one_redis(every_scenario: Run, server: str) -> None:
     one, two, three = (every_scenario.results[(server, f"cluster-{n}")] for n in (1, 2, 3))
@@ -157,6 +174,7 @@ def test_redis_mode_two_generator_processes_official_client(on_redis: Run, serve
         result = on_redis.results[(server, scenario)]
         assert_delivered(result)
         assert (result["redis"], result["generator_processes"], result["client"]) == (True, 2, "official")
+    assert_all_back(on_redis.results[(server, "reconnect")], server)
     if server == "ours":
         assert_reacted(on_redis.results[(server, "reactions")])
 
