@@ -241,10 +241,11 @@ class Storm:
 
 
 def reconnect_storm(target: Target, url: str, storm: Storm, generator: Generator, room_prefix: str, *,
-                    server: int) -> Result:
+                    server: int, profile_to: Path | None = None) -> Result:
     """Drop every client at once, send the missed messages, bring every client back at once:
     the time until all rejoined, retries and refusals, whether each recovered exactly what it
-    missed, and the `server` pid's memory before and at its peak during the storm."""
+    missed, and the `server` pid's memory before and at its peak during the storm (sampled by
+    py-spy into `profile_to`, if given)."""
     options = ["--mode", "storm", "--room-prefix", room_prefix, "--rooms", str(storm.rooms),
                "--members", str(storm.room_size + 1), "--senders", "1", "--users", "distinct",
                "--missed", str(storm.missed)]
@@ -252,6 +253,7 @@ def reconnect_storm(target: Target, url: str, storm: Storm, generator: Generator
         ready = [worker.wait_for("ready", SETUP_TIMEOUT) for worker in workers]
         before = rss_kib(server)
         with _peak_rss(server) as peak:
+            samplers = profiling.start([server], None, profile_to) if profile_to else []
             for worker in workers:
                 worker.tell({"cmd": "storm"})
             accepted: Counter[str] = Counter()
@@ -260,6 +262,7 @@ def reconnect_storm(target: Target, url: str, storm: Storm, generator: Generator
             for worker in workers:
                 worker.tell({"cmd": "rejoin", "accepted": accepted})
             results = [worker.wait_for("result", SETUP_TIMEOUT) for worker in workers]
+            profiling.finish(samplers, stop=True)
     errors: Counter[str] = Counter()
     for event in [*ready, *results]:
         errors.update(event["errors"])

@@ -1,5 +1,6 @@
 """`--profile DIR`: py-spy samples our server processes during the measured window only (not while
-connections open), and `python -m bench.profiling FILE...` prints where the time went.
+connections open; in the reconnect storm, from the drop until the last client is back), and
+`python -m bench.profiling FILE...` prints where the time went.
 
 Files are py-spy's raw format: one line per distinct stack, frames joined by ";", then a space and
 the number of samples that ended in it.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -19,23 +21,27 @@ SAMPLES_PER_S = 100
 FINISH_TIMEOUT = 30.0  # py-spy writes its file after --duration; this only keeps a stuck one from hanging us
 
 
-def start(pids: Sequence[int], duration: float, prefix: Path) -> list[subprocess.Popen[bytes]]:
-    """One `py-spy record` per pid, for `duration` seconds from now, into `{prefix}-{index}.txt`.
-    --nonblocking: the server is not paused to be sampled, so it runs as fast as without."""
+def start(pids: Sequence[int], duration: float | None, prefix: Path) -> list[subprocess.Popen[bytes]]:
+    """One `py-spy record` per pid, for `duration` seconds from now (None: until `finish`), into
+    `{prefix}-{index}.txt`. --nonblocking: the server is not paused to be sampled, so it runs as
+    fast as without."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     prefix.parent.mkdir(parents=True, exist_ok=True)
+    length = ["--duration", str(max(1, round(duration)))] if duration is not None else []
     return [
-        subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(max(1, round(duration))),
-                          "--rate", str(SAMPLES_PER_S), "--format", "raw", "--nonblocking",
-                          "--output", f"{prefix}-{index}.txt"],
+        subprocess.Popen([spy, "record", "--pid", str(pid), *length, "--rate", str(SAMPLES_PER_S), "--format", "raw",
+                          "--nonblocking", "--output", f"{prefix}-{index}.txt"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for index, pid in enumerate(pids)
     ]
 
 
-def finish(samplers: Iterable[subprocess.Popen[bytes]]) -> None:
-    """Wait for the samplers to write their files."""
+def finish(samplers: Iterable[subprocess.Popen[bytes]], *, stop: bool = False) -> None:
+    """Wait for the samplers to write their files; with `stop`, end their sampling now (py-spy
+    writes what it has on SIGINT)."""
     for sampler in samplers:
+        if stop and sampler.poll() is None:
+            sampler.send_signal(signal.SIGINT)
         try:
             sampler.wait(FINISH_TIMEOUT)
         except subprocess.TimeoutExpired:

@@ -159,7 +159,8 @@ def _single(setup: Setup, deployment: Deployment, name: str, plan: Plan) -> Resu
     elif name == "reconnect":
         server = deployment.servers[0]
         result = reconnect_storm(setup.target, server.url, Storm(plan.storm, plan.storm_room, plan.storm_missed),
-                                 plan.generator, _room_prefix("reconnect"), server=server.pid)
+                                 plan.generator, _room_prefix("reconnect"), server=server.pid,
+                                 profile_to=_profile_to(setup, deployment, "reconnect"))
     else:
         result = _load(setup, deployment, name, plan)
     return _tagged(setup, name, deployment, result)
@@ -204,19 +205,24 @@ def _load(setup: Setup, deployment: Deployment, scenario: str, plan: Plan, *, bu
     """The scenario's load on the first `busy` instances (all by default); CPU is measured on all."""
     load = load_of(scenario, plan)
     redis = deployment.redis.pid if deployment.redis else None  # None too for a Redis the bench did not start
-    profile_to = None
-    if setup.profile_dir and setup.target == "ours":
-        run = f"cluster-{len(deployment.servers)}" if scenario == "cluster" else scenario
-        profile_to = setup.profile_dir / f"{run}-{'redis' if deployment.redis else 'embedded'}"
+    run = f"cluster-{len(deployment.servers)}" if scenario == "cluster" else scenario
     result = run_load(setup.target, deployment.urls[:busy], load, plan.generator, _room_prefix(scenario),
                       warmup=plan.warmup, duration=plan.duration,
-                      servers=[server.pid for server in deployment.servers], redis=redis, profile_to=profile_to)
+                      servers=[server.pid for server in deployment.servers], redis=redis,
+                      profile_to=_profile_to(setup, deployment, run))
     shape: Result = {"rooms": load.rooms, "members_per_room": load.members, "senders_per_room": load.senders,
                      "inflight_per_sender": load.inflight, "rate_per_sender": load.rate,
                      "duration_s": plan.duration, "client": plan.generator.client, "deflate": plan.generator.deflate}
     if len(deployment.servers[:busy]) > 1:
         shape["layout"] = plan.generator.layout
     return {**shape, **result}
+
+
+def _profile_to(setup: Setup, deployment: Deployment, run: str) -> Path | None:
+    """Where py-spy's samples of our server during `run` go, with `--profile`."""
+    if setup.profile_dir is None or setup.target != "ours":
+        return None
+    return setup.profile_dir / f"{run}-{'redis' if deployment.redis else 'embedded'}"
 
 
 def _memory(setup: Setup, server: Server, plan: Plan) -> Result:

@@ -256,3 +256,24 @@ async def test_a_client_that_stops_answering_pings_is_closed_and_leaves(
         while True:
             frames.append(await ghost.receive(timeout=1))
     assert not any("the ghost is gone" in frame for frame in frames), frames
+
+
+async def test_clients_that_leave_during_their_upgrade_leave_no_error(
+        start_server: Callable[..., ServerProcess]) -> None:
+    """A reconnect storm has clients that give up mid-handshake: the server drops their
+    upgrade quietly (it logged an unhandled exception per client: aiohttp cannot finish a
+    WebSocket response that was never prepared)."""
+    server = start_server()
+    port = int(server.url.rsplit(":", 1)[1])
+    request = (f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+               "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").encode()
+    for _ in range(200):  # each sends the upgrade and resets the connection at once
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request)
+        writer.transport.abort()
+    async with aiohttp.ClientSession() as http, http.get(f"{server.url}/healthz") as resp:
+        assert resp.status == 200  # still serving
+    await asyncio.sleep(0.5)
+    server.stop()
+    assert "Unhandled exception" not in server.log() and "Traceback" not in server.log(), server.log()[-3000:]
