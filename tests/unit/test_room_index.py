@@ -53,3 +53,30 @@ def test_no_room_is_stored_for_a_connection_alone():
     connect(manager, "a", "ea")
     assert set(manager.rooms[NS]) == {None}
     assert list(manager.get_participants(NS, "a")) == [("a", "ea")]
+
+
+async def play_pending(manager: socketio.AsyncManager) -> list[object]:
+    """Connections connecting and disconnecting, as python-socketio's manager steps them."""
+    for sid, eio in (("a", "ea"), ("b", "eb"), ("c", "ec")):
+        connect(manager, sid, eio)
+    manager.pending_connect[NS] = []  # as `pre_connect` does for a namespace's first
+    for sid in "abc":
+        manager.pending_connect[NS].append(sid)
+    await manager.connect("b", NS)  # b's connect handler accepted it
+    answers: list[object] = [[(manager.is_connected(sid, NS), manager.is_pre_connected(sid, NS)) for sid in "abc"]]
+    await manager.connect("a", NS)
+    await manager.connect("c", NS)
+    manager.pre_disconnect("a", NS)
+    answers.append([manager.is_connected(sid, NS) for sid in "abc"])
+    manager.basic_disconnect("a", NS)
+    answers.append(([manager.is_connected(sid, NS) for sid in "abc"], NS in manager.pending_connect,
+                    NS in manager.pending_disconnect))
+    return answers
+
+
+async def test_connections_pending_connect_or_disconnect_answer_as_python_socketio_does():
+    ours = ChatManager()
+    assert await play_pending(ours) == await play_pending(socketio.AsyncManager())
+    assert (await play_pending(ChatManager()))[0] == [(False, True), (True, False), (False, True)]
+    ours.pending_disconnect[NS] = ["x"]  # kept as a set: `in` does not scan
+    assert type(ours.pending_disconnect[NS]).__name__ == "SidSet" and "x" in ours.pending_disconnect[NS]
