@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import Conflict
@@ -48,8 +48,7 @@ class RedisRooms(RedisPresence):
                     tx.hset(keys.private, "title", room.title)
                 tx.hset(keys.roster, owner.user.id, _member_json(owner))
                 added = self._added(room.room, owner)
-                if self._hooks is not None and added is not None:
-                    await self._hooks.record_in(tx, added)
+                await self._record_in(tx, added)
                 await tx.execute()
             self._recorded(room.room, added)
             # the invite after the room (another slot): nobody holds the invite before it is set
@@ -181,24 +180,26 @@ class RedisRooms(RedisPresence):
 
     async def sanction(self, room: str, kind: Sanction, user_id: str, until_ms: int,
                        announcement: Mapping[str, object] | None = None) -> None:
-        event = self._moderation(room, announcement)
-        async with self._available(), self._redis.pipeline(transaction=event is not None) as tx:
-            tx.hset(self._keys.room(room).sanctions, f"{kind}:{user_id}", until_ms)
-            if self._hooks is not None and event is not None:
-                await self._hooks.record_in(tx, event)
-            await tx.execute()
-        self._recorded(room, event)
+        sanctions = self._keys.room(room).sanctions
+        await self._sanctions_step(room, announcement, lambda tx: tx.hset(sanctions, f"{kind}:{user_id}", until_ms))
 
     async def lift(self, room: str, kind: Sanction, user_id: str,
                    announcement: Mapping[str, object] | None = None) -> bool:
+        sanctions = self._keys.room(room).sanctions
+        lifted, *_ = await self._sanctions_step(room, announcement, lambda tx: tx.hdel(sanctions, f"{kind}:{user_id}"))
+        return bool(lifted)
+
+    async def _sanctions_step(self, room: str, announcement: Mapping[str, object] | None,
+                              change: Callable[[Any], object]) -> list[Any]:
+        """`change` the room's sanctions (queued on a pipeline) and, with webhooks on, record
+        the `moderation` event in the same MULTI; the replies, the change's first."""
         event = self._moderation(room, announcement)
         async with self._available(), self._redis.pipeline(transaction=event is not None) as tx:
-            tx.hdel(self._keys.room(room).sanctions, f"{kind}:{user_id}")
-            if self._hooks is not None and event is not None:
-                await self._hooks.record_in(tx, event)
-            lifted, *_ = await tx.execute()
+            change(tx)
+            await self._record_in(tx, event)
+            replies: list[Any] = await tx.execute()
         self._recorded(room, event)
-        return bool(lifted)
+        return replies
 
     # --- webhook events recorded with the step ------------------------------
 
@@ -209,6 +210,11 @@ class RedisRooms(RedisPresence):
         if self._hooks is None or announcement is None:
             return None
         return self._hooks.new_event(room, "moderation", announcement)
+
+    async def _record_in(self, transaction: Any, event: HookEvent | None) -> None:
+        """Queue the recording of `event` (if any) on the MULTI that makes its change."""
+        if self._hooks is not None and event is not None:
+            await self._hooks.record_in(transaction, event)
 
     def _hook_keys(self, room: str) -> list[str]:
         return self._hooks.keys_of(room) if self._hooks else []
