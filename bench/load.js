@@ -356,6 +356,7 @@ const reconnectWait = (tries) => {
 async function rejoin(opts, stats, member, expected) {
   const target = TARGETS[opts.target];
   const since = opts.target === 'ours' ? { seq: member.conn.joined.seq, epoch: member.conn.joined.epoch } : null;
+  const outcome = { retries: 0, refused: 0, expected, recovered: 0, duplicates: 0, notRecovered: 0 };
   for (let tries = 1; ; tries++) {
     try {
       member.conn = await CLIENTS[opts.client].open({
@@ -364,15 +365,15 @@ async function rejoin(opts, stats, member, expected) {
       });
       break;
     } catch (error) {
+      outcome.retries = tries;
       if (tries === RECONNECT_TRIES) {
         noteError(stats, error.message.includes('join') ? 'join' : 'connect', `after ${tries} tries: ${error.message}`);
-        return { retries: tries - 1, refused: 1, expected, recovered: 0, duplicates: 0, notRecovered: 0 };
+        return { ...outcome, retries: tries - 1, refused: 1 };
       }
       await sleep(reconnectWait(tries));
     }
   }
   const ack = member.conn.joined;
-  const outcome = { retries: 0, refused: 0, expected, recovered: 0, duplicates: 0, notRecovered: 0 };
   if (!since) return outcome; // the reference recovers nothing: only the time counts
   if (ack.recovered !== true) outcome.notRecovered = 1;
   for (const message of ack.messages || []) {
